@@ -1,0 +1,222 @@
+//! `aekit`: the command-line tool over the aekit library. It parses arguments, calls the
+//! library and prints results; all logic lives in the library.
+
+use aekit::config::RunConfig;
+use aekit::device::{self, DeviceChoice};
+use aekit::train::{self, TrainOptions};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aekit",
+    version,
+    about = "Build, train, evaluate and apply autoencoders",
+    after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set train.epochs=5\n  aekit eval runs/quickstart\n  aekit reconstruct runs/quickstart --input shapes --out recon.png\n  aekit data info ../shared/data/mnist"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Compute {
+    /// Where to compute: `cpu` (Burn's flex backend) or `gpu` (needs a vulkan/wgpu build).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// CPU threads for the kernels (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a config into its run directory (runs/<name>/).
+    #[command(after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set data.path=/data/mnist --set train.epochs=5\n  aekit train configs/mnist-dense.toml --force          # replace runs/mnist-dense\n  aekit train --resume runs/mnist-dense                 # continue from the last checkpoint\n  aekit train --resume runs/mnist-dense --set train.epochs=80")]
+    Train {
+        /// The config file (TOML). Not needed with `--resume RUN_DIR`.
+        config: Option<PathBuf>,
+        /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Replace the run directory if it exists.
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
+        /// Continue a run from its latest checkpoint: the run directory, or the config's.
+        #[arg(long, value_name = "RUN_DIR", num_args = 0..=1, default_missing_value = "")]
+        resume: Option<PathBuf>,
+        /// Print nothing but errors and the final summary.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
+    /// Evaluate a trained run: loss, MSE, BCE and PSNR (written to RUN_DIR/eval.json).
+    #[command(after_help = "Examples:\n  aekit eval runs/mnist-dense                       # its validation split\n  aekit eval runs/mnist-dense --data ../shared/data/mnist   # that data's test split")]
+    Eval {
+        /// The run directory.
+        run: PathBuf,
+        /// Evaluate on these samples (a data folder or file; its test split if it has one)
+        /// instead of the run's validation split.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        compute: Compute,
+    },
+    /// Write originals above their reconstructions into a PNG.
+    #[command(after_help = "Examples:\n  aekit reconstruct runs/mnist-dense --input ../shared/data/mnist --out recon.png\n  aekit reconstruct runs/quickstart --input shapes --out recon.png\n  aekit reconstruct runs/mnist-dense --input digit.png --out digit-recon.png")]
+    Reconstruct {
+        /// The run directory.
+        run: PathBuf,
+        /// An image, a folder of images, or a data set (`shapes` for the built-in one).
+        #[arg(long)]
+        input: PathBuf,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many samples to draw.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Overwrite `--out` if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
+    /// Fetch or describe data sets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download a standard data set and verify its checksums.
+    #[command(after_help = "Examples:\n  aekit data fetch mnist --dir data/mnist\n  aekit data fetch fashion-mnist --dir data/fashion-mnist")]
+    Fetch {
+        /// `mnist` or `fashion-mnist`.
+        name: String,
+        /// The folder to download into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Download from this address instead of the official mirror.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Say what a path holds: kind, splits, counts, shape, value range, labels.
+    #[command(after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/")]
+    Info {
+        /// A data folder or file, or `shapes` for the built-in data set.
+        path: PathBuf,
+        /// Fail on non-image files in image folders instead of skipping them.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if matches!(error.downcast_ref::<aekit::Error>(), Some(aekit::Error::Interrupted(_))) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn setup(compute: &Compute) -> anyhow::Result<()> {
+    if let Some(threads) = compute.threads {
+        device::set_threads(threads)?;
+    }
+    Ok(())
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Train { config, set, force, resume, quiet, compute } => {
+            setup(&compute)?;
+            let (config, resume) = match (config, resume) {
+                (Some(path), resume) => (RunConfig::from_file(&path, &set)?, resume),
+                (None, Some(run)) if !run.as_os_str().is_empty() => {
+                    let run_dir = aekit::run_dir::RunDir::open(&run)?;
+                    let mut config = RunConfig::from_file(&run_dir.config_path(), &set)?;
+                    // The run may have been moved: resume where it is now.
+                    if config.run_dir() != run {
+                        config.runs_dir = run.parent().map(PathBuf::from).unwrap_or_default();
+                        config.name = run
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or(config.name);
+                    }
+                    (config, Some(run))
+                }
+                _ => anyhow::bail!("give a config file, or `--resume RUN_DIR` (see `aekit train --help`)"),
+            };
+            ctrlc::set_handler(|| {
+                static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("\nstopping now, without a checkpoint");
+                    std::process::exit(130);
+                }
+                eprintln!("\nstopping after saving a checkpoint (Ctrl-C again to quit at once)");
+                train::request_stop();
+            })?;
+            let options = TrainOptions { force, resume: resume.is_some(), device: compute.device, quiet };
+            let outcome = train::train(&config, &options)?;
+            let s = &outcome.summary;
+            println!(
+                "{}: {} epochs, final train loss {:.5}, final validation loss {:.5} (best {:.5} at epoch {}), {:.0} samples/s",
+                outcome.run.path().display(),
+                s.epochs_completed,
+                s.final_train_loss,
+                s.final_valid_loss,
+                s.best_valid_loss,
+                s.best_epoch,
+                s.mean_samples_per_sec
+            );
+            println!(
+                "pictures: {} and {}",
+                outcome.run.loss_plot_path().display(),
+                outcome.run.reconstructions_path().display()
+            );
+        }
+        Command::Eval { run, data, compute } => {
+            setup(&compute)?;
+            let report = aekit::eval::evaluate_run(&run, data.as_deref(), compute.device)?;
+            println!("{report}");
+        }
+        Command::Reconstruct { run, input, out, count, force, compute } => {
+            setup(&compute)?;
+            let drawn = aekit::reconstruct::reconstruct(&run, &input, &out, count, force, compute.device)?;
+            println!("wrote {} ({drawn} originals above their reconstructions)", out.display());
+        }
+        Command::Data { command } => match command {
+            DataCommand::Fetch { name, dir, base_url } => {
+                let files = aekit::data::fetch::fetch(&name, &dir, base_url.as_deref())?;
+                for file in files {
+                    println!("{}", file.display());
+                }
+            }
+            DataCommand::Info { path, strict } => {
+                println!("{}", aekit::data::info::describe(&path, strict)?);
+            }
+        },
+    }
+    Ok(())
+}

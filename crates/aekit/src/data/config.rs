@@ -1,0 +1,670 @@
+//! The `[data]` table of a run's config, and the loading it drives: finding out what kind of
+//! source a path is, loading it, and splitting it into training and validation samples.
+//!
+//! Also the loaders the other commands use on a bare path: [`load_dataset_path`] (for
+//! `aekit eval --data PATH` and `aekit data info`) and [`load_for_model`] (for
+//! `aekit reconstruct --input PATH`, which converts images to the model's input shape).
+
+use super::images::{self, ImageOptions};
+use super::table::{self, TableOptions};
+use super::{DataSplits, Dataset, SampleShape, idx, shapes};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// The fraction of training samples held out for validation when `validation = "auto"` and
+/// the source has no test split.
+pub const AUTO_VALIDATION_FRACTION: f64 = 0.1;
+
+/// The name under which the source of a config error in this table is reported.
+const SOURCE: &str = "[data]";
+
+/// Where a run's samples come from and how they are split (the `[data]` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// What kind of source `path` is; `auto` finds out from the path.
+    pub kind: DataKind,
+    /// The data folder or file (not needed for `shapes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Which samples validate the model.
+    pub validation: Validation,
+    /// Seed of the held-out split and of the generated shapes.
+    pub seed: u64,
+    /// Use only the first N training samples (after the validation split), for quick runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Use only the first N validation samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_limit: Option<usize>,
+    /// Images: resize every image to `[height, width]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[usize; 2]>,
+    /// Images: load them grey (one channel) or RGB (three channels).
+    pub color: Color,
+    /// Images: a file in an image folder that is not an image is an error rather than skipped
+    /// with a warning.
+    pub strict: bool,
+    /// CSV: the column (by header name) holding the labels; the other columns are the
+    /// features. Without it every column is a feature and the samples are unlabelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
+    /// CSV: whether the first row names the columns.
+    pub has_header: bool,
+    /// Shapes: the number of training samples (the test split holds a fifth as many).
+    pub samples: usize,
+    /// Shapes: the side of the square images in pixels.
+    pub size: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            kind: DataKind::Auto,
+            path: None,
+            validation: Validation::Auto,
+            seed: 0,
+            limit: None,
+            valid_limit: None,
+            image_size: None,
+            color: Color::Grey,
+            strict: false,
+            label_column: None,
+            has_header: true,
+            samples: 6000,
+            size: 28,
+        }
+    }
+}
+
+/// What kind of source a data path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataKind {
+    /// Find out from the path: a folder holding the IDX files is `idx`, another folder is
+    /// `images`, a `.csv` file is `csv`, an image file is `images`, `shapes` is `shapes`.
+    #[default]
+    Auto,
+    /// A folder holding the IDX files of MNIST or Fashion-MNIST (train and t10k).
+    #[serde(alias = "mnist", alias = "fashion-mnist")]
+    Idx,
+    /// A folder of PNG/JPEG images, optionally one sub-folder per class (or one image file).
+    Images,
+    /// A CSV table: one sample per row.
+    Csv,
+    /// The built-in generated shapes (circles, squares, triangles, crosses).
+    Shapes,
+}
+
+impl std::fmt::Display for DataKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DataKind::Auto => "auto",
+            DataKind::Idx => "idx",
+            DataKind::Images => "images",
+            DataKind::Csv => "csv",
+            DataKind::Shapes => "shapes",
+        })
+    }
+}
+
+/// How images are converted: to one grey channel or to three RGB channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Color {
+    /// One channel: the luma of the image.
+    #[default]
+    #[serde(alias = "gray")]
+    Grey,
+    /// Three channels: red, green, blue.
+    Rgb,
+}
+
+impl Color {
+    /// Number of channels a sample of this colour has.
+    pub fn channels(self) -> usize {
+        match self {
+            Color::Grey => 1,
+            Color::Rgb => 3,
+        }
+    }
+}
+
+/// Which samples validate the model: `"test"`, `"auto"` or a fraction such as `0.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Validation {
+    /// The source's test split; an error if it has none.
+    Test,
+    /// The source's test split if it has one, else a held-out
+    /// [`AUTO_VALIDATION_FRACTION`] of the training samples.
+    #[default]
+    Auto,
+    /// A seeded random fraction (strictly between 0 and 1) of the training samples.
+    Fraction(f64),
+}
+
+impl Validation {
+    /// Checks that a fraction lies strictly between 0 and 1.
+    pub fn check(self) -> std::result::Result<(), String> {
+        match self {
+            Validation::Fraction(f) if !(f > 0.0 && f < 1.0) => Err(format!(
+                "`data.validation` must be \"test\", \"auto\" or a fraction strictly between 0 \
+                 and 1, not {f}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Serialize for Validation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Validation::Test => serializer.serialize_str("test"),
+            Validation::Auto => serializer.serialize_str("auto"),
+            Validation::Fraction(f) => serializer.serialize_f64(*f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        // A visitor rather than `#[serde(untagged)]`, so that a bad value gets a message
+        // naming the key and the allowed values instead of "did not match any variant".
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Validation;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"test\", \"auto\" or a fraction between 0 and 1")
+            }
+
+            fn visit_str<E: serde::de::Error>(
+                self,
+                value: &str,
+            ) -> std::result::Result<Validation, E> {
+                match value {
+                    "test" => Ok(Validation::Test),
+                    "auto" => Ok(Validation::Auto),
+                    other => match other.parse::<f64>() {
+                        Ok(f) => self.visit_f64(f),
+                        Err(_) => Err(E::custom(format!(
+                            "`data.validation` must be \"test\", \"auto\" or a fraction strictly \
+                             between 0 and 1, not \"{other}\""
+                        ))),
+                    },
+                }
+            }
+
+            fn visit_f64<E: serde::de::Error>(
+                self,
+                value: f64,
+            ) -> std::result::Result<Validation, E> {
+                let validation = Validation::Fraction(value);
+                validation.check().map_err(E::custom)?;
+                Ok(validation)
+            }
+
+            fn visit_i64<E: serde::de::Error>(
+                self,
+                value: i64,
+            ) -> std::result::Result<Validation, E> {
+                self.visit_f64(value as f64)
+            }
+
+            fn visit_u64<E: serde::de::Error>(
+                self,
+                value: u64,
+            ) -> std::result::Result<Validation, E> {
+                self.visit_f64(value as f64)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl DataConfig {
+    /// Checks the settings that types alone cannot (ranges, combinations); the message names
+    /// the key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.validation.check()?;
+        if self.limit == Some(0) {
+            return Err("`data.limit` must be at least 1".into());
+        }
+        if self.valid_limit == Some(0) {
+            return Err("`data.valid_limit` must be at least 1".into());
+        }
+        if let Some([height, width]) = self.image_size
+            && (!(1..=MAX_SIDE).contains(&height) || !(1..=MAX_SIDE).contains(&width))
+        {
+            return Err(format!(
+                "`data.image_size` must be [height, width] with sides from 1 to {MAX_SIDE}, \
+                 not [{height}, {width}]"
+            ));
+        }
+        if self.label_column.is_some() && !self.has_header {
+            return Err(
+                "`data.label_column` names a column of the header, but `data.has_header` is false"
+                    .into(),
+            );
+        }
+        if self.kind == DataKind::Shapes {
+            if self.samples == 0 {
+                return Err("`data.samples` must be at least 1".into());
+            }
+            if !(shapes::MIN_SIZE..=MAX_SIDE).contains(&self.size) {
+                return Err(format!(
+                    "`data.size` must be from {} to {MAX_SIDE}, not {}",
+                    shapes::MIN_SIZE,
+                    self.size
+                ));
+            }
+        } else if self.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err("`data.path` is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// The largest image side accepted (a guard against typos allocating gigabytes).
+const MAX_SIDE: usize = 4096;
+
+/// Loads the data a config describes and splits it into training and validation samples.
+///
+/// The validation split is taken first and `limit`/`valid_limit` applied after it, so that
+/// the validation samples do not change when only `limit` does (runs stay comparable).
+pub fn load_splits(config: &DataConfig) -> Result<DataSplits> {
+    config
+        .validate()
+        .map_err(|message| Error::config(SOURCE, message))?;
+    let (_, train, test) = load_source(config)?;
+    let (train, valid) = match (config.validation, test) {
+        (Validation::Test | Validation::Auto, Some(test)) => (train, test),
+        (Validation::Test, None) => {
+            return Err(Error::config(
+                SOURCE,
+                format!(
+                    "`data.validation = \"test\"`, but {} has no test split; use \"auto\" or a \
+                     fraction such as 0.1",
+                    train.name
+                ),
+            ));
+        }
+        (Validation::Auto, None) => hold_out(&train, AUTO_VALIDATION_FRACTION, config.seed)?,
+        (Validation::Fraction(fraction), _) => hold_out(&train, fraction, config.seed)?,
+    };
+    let train = match config.limit {
+        Some(limit) if limit < train.len() => train.take(limit),
+        _ => train,
+    };
+    let valid = match config.valid_limit {
+        Some(limit) if limit < valid.len() => valid.take(limit),
+        _ => valid,
+    };
+    Ok(DataSplits { train, valid })
+}
+
+/// Splits a seeded random `fraction` off `train`: returns `(train, valid)`.
+fn hold_out(train: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+    if train.len() < 2 {
+        return Err(Error::data(
+            &train.name,
+            format!(
+                "holds {} sample(s); at least 2 are needed to hold some out for validation",
+                train.len()
+            ),
+        ));
+    }
+    Ok(train.split_fraction(fraction, seed))
+}
+
+/// Loads the source a config names: returns the kind it turned out to be, the training
+/// samples and the test samples when the source has a test split.
+pub fn load_source(config: &DataConfig) -> Result<(DataKind, Dataset, Option<Dataset>)> {
+    let kind = match (config.kind, &config.path) {
+        (DataKind::Shapes, _) => DataKind::Shapes,
+        (kind, None) => {
+            return Err(Error::config(
+                SOURCE,
+                format!(
+                    "`data.path` is not set; data of kind `{kind}` is read from a file or folder \
+                     (only kind = \"shapes\" needs no path)"
+                ),
+            ));
+        }
+        (DataKind::Auto, Some(path)) => detect_kind(path)?,
+        (kind, Some(_)) => kind,
+    };
+    let path = config.path.as_deref().unwrap_or(Path::new("shapes"));
+    let (train, test) = match kind {
+        DataKind::Shapes => {
+            let (train, test) = shapes::splits(config.samples, config.size, config.seed);
+            (train, Some(test))
+        }
+        DataKind::Idx => idx::load_folder(path)?,
+        DataKind::Images => (images::load_path(path, &image_options(config))?, None),
+        DataKind::Csv => {
+            let options = TableOptions {
+                label_column: config.label_column.clone(),
+                has_header: config.has_header,
+            };
+            (table::load_csv(path, &options)?, None)
+        }
+        DataKind::Auto => unreachable!("detect_kind never answers auto"),
+    };
+    Ok((kind, train, test))
+}
+
+fn image_options(config: &DataConfig) -> ImageOptions {
+    ImageOptions {
+        size: config.image_size,
+        color: config.color,
+        strict: config.strict,
+    }
+}
+
+/// Whether `path` names the built-in shapes: the bare word `shapes`, when no file or folder
+/// of that name exists (a real path always wins, so a folder called `shapes` still loads).
+pub fn is_builtin_shapes(path: &Path) -> bool {
+    path == Path::new("shapes") && !path.exists()
+}
+
+/// Finds out what kind of source `path` is: a folder holding the IDX training files is
+/// `idx`, any other folder `images`, a `.csv` file `csv`, a PNG/JPEG file `images`, and the
+/// bare word `shapes` the built-in shapes.
+pub fn detect_kind(path: &Path) -> Result<DataKind> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::config(SOURCE, "`data.path` is empty"));
+    }
+    if is_builtin_shapes(path) {
+        return Ok(DataKind::Shapes);
+    }
+    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if metadata.is_dir() {
+        return Ok(if idx::find_files(path).is_some() {
+            DataKind::Idx
+        } else {
+            DataKind::Images
+        });
+    }
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("csv") => Ok(DataKind::Csv),
+        _ if images::has_image_extension(path) => Ok(DataKind::Images),
+        _ => Err(Error::data(
+            path,
+            "cannot tell what kind of data this is: expected a folder (IDX files or images), \
+             a .csv file or a PNG/JPEG image",
+        )),
+    }
+}
+
+/// Loads the data at `path` with default settings, finding out its kind: returns the
+/// training samples and the test samples when the source has a test split. Images are
+/// loaded grey at their own size; `strict` makes non-image files in an image folder errors.
+pub fn load_dataset_path(path: &Path, strict: bool) -> Result<(Dataset, Option<Dataset>)> {
+    let config = DataConfig {
+        path: Some(path.to_path_buf()),
+        strict,
+        ..DataConfig::default()
+    };
+    let (_, train, test) = load_source(&config)?;
+    Ok((train, test))
+}
+
+/// Loads the samples at `path` for a model whose input is `shape`: the test split when the
+/// source has one (samples the model has not trained on), else all samples.
+///
+/// Images (a folder or a single PNG/JPEG file) are converted to the model's channels and
+/// resized to its height and width; `shapes` is generated at the model's size. IDX and CSV
+/// samples cannot be converted, so a shape that differs from the model's is an error.
+pub fn load_for_model(path: &Path, shape: SampleShape, strict: bool) -> Result<Dataset> {
+    let kind = detect_kind(path)?;
+    let dataset = match kind {
+        DataKind::Images | DataKind::Shapes => {
+            if !shape.is_image() {
+                return Err(Error::data(
+                    path,
+                    format!("holds images, but the model takes table rows of {shape}"),
+                ));
+            }
+            let color = match shape.channels {
+                1 => Color::Grey,
+                3 => Color::Rgb,
+                n => {
+                    return Err(Error::data(
+                        path,
+                        format!("holds images, but the model takes {n}-channel samples ({shape})"),
+                    ));
+                }
+            };
+            if kind == DataKind::Shapes {
+                if shape.channels != 1 || shape.height != shape.width {
+                    return Err(Error::data(
+                        path,
+                        format!(
+                            "the built-in shapes are square grey images, but the model takes \
+                             {shape}"
+                        ),
+                    ));
+                }
+                shapes::splits(1000, shape.height, 0).1
+            } else {
+                let options = ImageOptions {
+                    size: Some([shape.height, shape.width]),
+                    color,
+                    strict,
+                };
+                images::load_path(path, &options)?
+            }
+        }
+        _ => {
+            let (train, test) = load_dataset_path(path, strict)?;
+            test.unwrap_or(train)
+        }
+    };
+    if dataset.shape != shape {
+        return Err(Error::data(
+            path,
+            format!("samples are {}, but the model takes {shape}", dataset.shape),
+        ));
+    }
+    Ok(dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wrapper {
+        data: DataConfig,
+    }
+
+    fn parse(text: &str) -> std::result::Result<DataConfig, String> {
+        toml::from_str::<Wrapper>(text)
+            .map(|w| w.data)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_kinds_parse() {
+        let config = parse("[data]\n").unwrap();
+        assert_eq!(config, DataConfig::default());
+        assert_eq!(
+            parse("[data]\nkind = \"mnist\"").unwrap().kind,
+            DataKind::Idx
+        );
+        assert_eq!(
+            parse("[data]\nkind = \"fashion-mnist\"").unwrap().kind,
+            DataKind::Idx
+        );
+        assert_eq!(parse("[data]\nkind = \"csv\"").unwrap().kind, DataKind::Csv);
+        let config = parse(
+            "[data]\nkind = \"images\"\npath = \"x\"\nimage_size = [32, 24]\ncolor = \"rgb\"\n\
+             validation = 0.25\nlimit = 10",
+        )
+        .unwrap();
+        assert_eq!(config.image_size, Some([32, 24]));
+        assert_eq!(config.color, Color::Rgb);
+        assert_eq!(config.validation, Validation::Fraction(0.25));
+        assert_eq!(config.limit, Some(10));
+        assert_eq!(
+            parse("[data]\nvalidation = \"test\"").unwrap().validation,
+            Validation::Test
+        );
+        let error = parse("[data]\npaht = \"x\"").unwrap_err();
+        assert!(error.contains("paht"), "{error}");
+    }
+
+    #[test]
+    fn validation_fraction_out_of_range_is_named() {
+        for bad in ["1.5", "0", "1", "-0.2", "\"sometimes\""] {
+            let error = parse(&format!("[data]\nvalidation = {bad}")).unwrap_err();
+            assert!(error.contains("data.validation"), "{bad}: {error}");
+            assert!(error.contains("between 0 and 1"), "{bad}: {error}");
+        }
+        let config = DataConfig {
+            kind: DataKind::Shapes,
+            validation: Validation::Fraction(1.5),
+            ..DataConfig::default()
+        };
+        let error = load_splits(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("data.validation") && error.contains("1.5"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            data: &'a DataConfig,
+        }
+        for config in [
+            DataConfig::default(),
+            DataConfig {
+                kind: DataKind::Images,
+                path: Some("a/b".into()),
+                validation: Validation::Fraction(0.2),
+                image_size: Some([16, 16]),
+                label_column: Some("y".into()),
+                ..DataConfig::default()
+            },
+            DataConfig {
+                validation: Validation::Test,
+                ..DataConfig::default()
+            },
+        ] {
+            let text = toml::to_string(&Out { data: &config }).unwrap();
+            assert_eq!(parse(&text).unwrap(), config, "{text}");
+        }
+    }
+
+    #[test]
+    fn shapes_splits_limits_and_validation() {
+        let config = DataConfig {
+            kind: DataKind::Shapes,
+            samples: 200,
+            size: 16,
+            limit: Some(50),
+            valid_limit: Some(7),
+            ..DataConfig::default()
+        };
+        let splits = load_splits(&config).unwrap();
+        assert_eq!(splits.train.len(), 50);
+        assert_eq!(splits.valid.len(), 7);
+        assert_eq!(splits.train.shape, SampleShape::image(1, 16, 16));
+
+        let config = DataConfig {
+            kind: DataKind::Shapes,
+            samples: 200,
+            size: 16,
+            validation: Validation::Fraction(0.25),
+            ..DataConfig::default()
+        };
+        let splits = load_splits(&config).unwrap();
+        assert_eq!((splits.train.len(), splits.valid.len()), (150, 50));
+    }
+
+    #[test]
+    fn missing_path_and_no_test_split_are_errors() {
+        let error = load_splits(&DataConfig::default()).unwrap_err().to_string();
+        assert!(error.contains("data.path"), "{error}");
+        let error = detect_kind(Path::new("")).unwrap_err().to_string();
+        assert!(error.contains("empty"), "{error}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n3,4\n5,6\n").unwrap();
+        let mut config = DataConfig {
+            path: Some(csv.clone()),
+            validation: Validation::Test,
+            ..DataConfig::default()
+        };
+        let error = load_splits(&config).unwrap_err().to_string();
+        assert!(error.contains("no test split"), "{error}");
+        config.validation = Validation::Auto;
+        let splits = load_splits(&config).unwrap();
+        assert_eq!((splits.train.len(), splits.valid.len()), (2, 1));
+    }
+
+    #[test]
+    fn detects_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(detect_kind(dir.path()).unwrap(), DataKind::Images);
+        let csv = dir.path().join("t.CSV");
+        std::fs::write(&csv, "a\n1\n").unwrap();
+        assert_eq!(detect_kind(&csv).unwrap(), DataKind::Csv);
+        let png = dir.path().join("x.png");
+        std::fs::write(&png, "").unwrap();
+        assert_eq!(detect_kind(&png).unwrap(), DataKind::Images);
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, "").unwrap();
+        let error = detect_kind(&other).unwrap_err().to_string();
+        assert!(error.contains("cannot tell"), "{error}");
+        assert_eq!(detect_kind(Path::new("shapes")).unwrap(), DataKind::Shapes);
+        let error = detect_kind(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("missing"), "{error}");
+    }
+
+    #[test]
+    fn load_for_model_converts_images_and_checks_other_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("one.png");
+        image::RgbImage::from_pixel(10, 6, image::Rgb([255, 0, 0]))
+            .save(&png)
+            .unwrap();
+        let grey = load_for_model(&png, SampleShape::image(1, 4, 5), false).unwrap();
+        assert_eq!(grey.len(), 1);
+        assert_eq!(grey.shape, SampleShape::image(1, 4, 5));
+        let rgb = load_for_model(&png, SampleShape::image(3, 8, 8), false).unwrap();
+        assert_eq!(rgb.shape, SampleShape::image(3, 8, 8));
+        assert!(rgb.sample(0)[..64].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+        let error = load_for_model(&csv, SampleShape::features(3), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("2 features") && error.contains("3 features"),
+            "{error}"
+        );
+        let error = load_for_model(&png, SampleShape::features(3), false)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("table rows"), "{error}");
+
+        let shapes =
+            load_for_model(Path::new("shapes"), SampleShape::image(1, 20, 20), false).unwrap();
+        assert_eq!(shapes.shape, SampleShape::image(1, 20, 20));
+    }
+}

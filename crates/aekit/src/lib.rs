@@ -1,0 +1,33 @@
+//! # aekit
+//!
+//! An autoencoder toolkit: load data, build an autoencoder from a TOML config, train it into
+//! a run directory, then evaluate it and apply it.
+//!
+//! The path of data through the library:
+//!
+//! - [`data`]: loads a data set (IDX, image folder, CSV, or the built-in generated shapes)
+//!   into an in-memory [`data::Dataset`] and splits it into training and validation samples.
+//! - [`config`]: the run configuration (`[data]`, `[model]`, `[train]` tables of a TOML file,
+//!   with `--set key=value` overrides).
+//! - [`models`]: the autoencoder families, one module each, behind the [`models::Autoencoder`]
+//!   enum that the rest of the library uses.
+//! - [`loss`]: reconstruction losses and the evaluation metrics.
+//! - [`train`]: the training loop (optimizer, progress, checkpoints, early stopping, resume).
+//! - [`run_dir`]: the run directory a training run writes and later commands read.
+//! - [`eval`], [`reconstruct`], [`plots`]: what is done with a trained run.
+//!
+//! Computation runs on Burn's `flex` CPU backend by default (see [`device`]).
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod loss;
+pub mod models;
+pub mod plots;
+pub mod reconstruct;
+pub mod run_dir;
+pub mod train;
+
+pub use error::{Error, Result};

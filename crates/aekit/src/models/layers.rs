@@ -1,0 +1,144 @@
+//! Building blocks shared by the model families: activation functions and weight
+//! initialisation schemes, both chosen by name in a config.
+
+use burn::module::Param;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// An element-wise activation function, chosen by name in a config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// `max(0, x)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// The identity (a linear layer).
+    #[serde(alias = "identity")]
+    Linear,
+    /// `x` for positive inputs, `0.01 x` otherwise.
+    LeakyRelu,
+    /// Exponential linear unit (alpha 1).
+    Elu,
+    /// `ln(1 + e^x)`.
+    Softplus,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Relu => activation::relu(x),
+            Activation::Sigmoid => activation::sigmoid(x),
+            Activation::Tanh => activation::tanh(x),
+            Activation::Linear => x,
+            Activation::LeakyRelu => activation::leaky_relu(x, 0.01),
+            Activation::Elu => activation::elu(x, 1.0),
+            Activation::Softplus => activation::softplus(x, 1.0),
+        }
+    }
+
+    /// The config name of the activation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Linear => "linear",
+            Activation::LeakyRelu => "leaky-relu",
+            Activation::Elu => "elu",
+            Activation::Softplus => "softplus",
+        }
+    }
+}
+
+/// How a layer's weights are drawn at initialisation. Biases start at zero, except with
+/// `torch-default`, which reproduces PyTorch's `nn.Linear` defaults exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightInit {
+    /// Glorot/Xavier uniform, `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`: Keras's
+    /// default, and the one the seed reference figures were obtained with.
+    #[default]
+    #[serde(alias = "xavier-uniform")]
+    GlorotUniform,
+    /// Glorot/Xavier normal, standard deviation `sqrt(2 / (fan_in + fan_out))`.
+    #[serde(alias = "xavier-normal")]
+    GlorotNormal,
+    /// Kaiming/He uniform for ReLU layers, `a = sqrt(6 / fan_in)`.
+    #[serde(alias = "he-uniform")]
+    KaimingUniform,
+    /// Kaiming/He normal for ReLU layers, standard deviation `sqrt(2 / fan_in)`.
+    #[serde(alias = "he-normal")]
+    KaimingNormal,
+    /// PyTorch's `nn.Linear` default: weights and biases `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+    TorchDefault,
+}
+
+impl WeightInit {
+    fn initializer(self) -> Initializer {
+        let relu_gain = std::f64::consts::SQRT_2;
+        match self {
+            WeightInit::GlorotUniform => Initializer::XavierUniform { gain: 1.0 },
+            WeightInit::GlorotNormal => Initializer::XavierNormal { gain: 1.0 },
+            WeightInit::KaimingUniform => Initializer::KaimingUniform {
+                gain: relu_gain,
+                fan_out_only: false,
+            },
+            WeightInit::KaimingNormal => Initializer::KaimingNormal {
+                gain: relu_gain,
+                fan_out_only: false,
+            },
+            // Burn's own default is PyTorch's scheme: kaiming-uniform with gain 1/sqrt(3).
+            WeightInit::TorchDefault => Initializer::KaimingUniform {
+                gain: 1.0 / 3f64.sqrt(),
+                fan_out_only: false,
+            },
+        }
+    }
+
+    /// A fully connected layer `inputs -> outputs` initialised with this scheme.
+    pub fn linear(self, inputs: usize, outputs: usize, device: &Device) -> Linear {
+        let mut layer = LinearConfig::new(inputs, outputs)
+            .with_initializer(self.initializer())
+            .init(device);
+        if self != WeightInit::TorchDefault {
+            layer.bias = Some(Param::from_tensor(Tensor::zeros([outputs], device)));
+        }
+        layer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glorot_uniform_bounds_and_zero_bias() {
+        let device = Device::flex();
+        let layer = WeightInit::GlorotUniform.linear(784, 32, &device);
+        let bound = (6.0f32 / (784.0 + 32.0)).sqrt();
+        let weights = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(weights.iter().all(|w| w.abs() <= bound));
+        // Uniform on [-a, a] has standard deviation a / sqrt(3).
+        let std = (weights.iter().map(|w| w * w).sum::<f32>() / weights.len() as f32).sqrt();
+        assert!((std - bound / 3f32.sqrt()).abs() < 0.01 * bound, "std {std}");
+        let bias = layer.bias.unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(bias.iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn activations_compute_what_they_say() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats([-2.0, 0.0, 3.0], &device);
+        let relu = Activation::Relu.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(relu, vec![0.0, 0.0, 3.0]);
+        let sigmoid = Activation::Sigmoid.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        assert!((sigmoid[1] - 0.5).abs() < 1e-6);
+        assert!((sigmoid[2] - 1.0 / (1.0 + (-3f32).exp())).abs() < 1e-6);
+    }
+}

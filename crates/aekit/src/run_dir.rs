@@ -1,0 +1,348 @@
+//! The run directory: everything a training run leaves behind, and the one place that
+//! knows its layout.
+//!
+//! ```text
+//! runs/<name>/
+//!   config.toml          the resolved config (overrides applied)
+//!   model.json           what is needed to rebuild the model (sample shape, family)
+//!   model.bpk            the final weights (Burn's burnpack format)
+//!   checkpoints/latest   the name of the newest checkpoint folder
+//!   checkpoints/epoch-0007/{model.bpk,optimizer.bpk,state.json}
+//!   history.csv          one row per epoch
+//!   loss.png             training and validation loss curves
+//!   reconstructions.png  originals above their reconstructions
+//!   summary.json         outcome and final figures
+//! ```
+//!
+//! Every file is written atomically (to a temporary name, then renamed), so a run killed at
+//! any moment leaves either the old or the new version of each file, never half of one.
+
+use crate::config::RunConfig;
+use crate::data::SampleShape;
+use crate::error::{Error, Result};
+use crate::models::Autoencoder;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the run directory records about the model beyond its config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    /// The shape of the samples the model was built for.
+    pub sample_shape: SampleShape,
+    /// The model family (`[model] kind`).
+    pub kind: String,
+    /// Number of trainable parameters.
+    pub parameters: usize,
+    /// Class names of the training data, when labelled.
+    #[serde(default)]
+    pub class_names: Vec<String>,
+}
+
+/// One row of `history.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryRow {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub valid_loss: f64,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+    /// Training samples per second (training steps only).
+    pub samples_per_sec: f64,
+}
+
+/// How a run ended (or where it stands), as `summary.json` says.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Still training (or killed without a chance to say otherwise).
+    Running,
+    /// Trained for all its epochs.
+    Completed,
+    /// Stopped by early stopping.
+    StoppedEarly,
+    /// Stopped by the user; resumable.
+    Interrupted,
+    /// Stopped by an error (e.g. a NaN loss); the last good checkpoint is kept.
+    Failed,
+}
+
+/// `summary.json`: the outcome of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Why, in words, when it did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Epochs finished.
+    pub epochs_completed: usize,
+    /// The epoch with the lowest validation loss.
+    pub best_epoch: usize,
+    /// The lowest validation loss.
+    pub best_valid_loss: f64,
+    /// Training loss of the last epoch.
+    pub final_train_loss: f64,
+    /// Validation loss of the last epoch.
+    pub final_valid_loss: f64,
+    /// Validation metrics of the final model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_valid_metrics: Option<crate::loss::ReconstructionMetrics>,
+    /// Mean training samples per second over the epochs.
+    pub mean_samples_per_sec: f64,
+    /// Total wall-clock seconds of training.
+    pub total_seconds: f64,
+    /// The model.
+    pub model: ModelMeta,
+}
+
+/// A run directory on disk.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a new run directory. An existing one is an error unless `force` is set, in
+    /// which case it is removed first: a run directory is never replaced by accident.
+    pub fn create(path: &Path, force: bool) -> Result<RunDir> {
+        if path.exists() {
+            if !force {
+                return Err(Error::run(
+                    path,
+                    "the run directory already exists; use --force to replace it, \
+                     --resume to continue it, or `--set name=...` for a new run",
+                ));
+            }
+            if !path.join("config.toml").exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+                return Err(Error::run(
+                    path,
+                    "exists and is not an aekit run directory (no config.toml); refusing to \
+                     delete it even with --force",
+                ));
+            }
+            std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e))?;
+        }
+        std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing run directory (it must hold `config.toml`).
+    pub fn open(path: &Path) -> Result<RunDir> {
+        if !path.is_dir() {
+            return Err(Error::run(path, "no such run directory"));
+        }
+        if !path.join("config.toml").is_file() {
+            return Err(Error::run(path, "not an aekit run directory: config.toml is missing"));
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.toml")
+    }
+    /// `model.bpk`, the final weights.
+    pub fn model_path(&self) -> PathBuf {
+        self.path.join("model.bpk")
+    }
+    /// `model.json`.
+    pub fn model_meta_path(&self) -> PathBuf {
+        self.path.join("model.json")
+    }
+    /// `history.csv`.
+    pub fn history_path(&self) -> PathBuf {
+        self.path.join("history.csv")
+    }
+    /// `summary.json`.
+    pub fn summary_path(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+    /// `loss.png`.
+    pub fn loss_plot_path(&self) -> PathBuf {
+        self.path.join("loss.png")
+    }
+    /// `reconstructions.png`.
+    pub fn reconstructions_path(&self) -> PathBuf {
+        self.path.join("reconstructions.png")
+    }
+    /// `checkpoints/`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.path.join("checkpoints")
+    }
+
+    /// The resolved config of the run.
+    pub fn load_config(&self) -> Result<RunConfig> {
+        RunConfig::from_file(&self.config_path(), &[])
+    }
+
+    /// The model description of the run.
+    pub fn load_meta(&self) -> Result<ModelMeta> {
+        read_json(&self.model_meta_path())
+    }
+
+    /// Rebuilds the run's final model on `device` (plain or autodiff).
+    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, ModelMeta, Autoencoder)> {
+        let config = self.load_config()?;
+        let meta = self.load_meta()?;
+        let weights = self.model_path();
+        if !weights.is_file() {
+            return Err(Error::run(
+                &self.path,
+                "model.bpk is missing: the run has not finished an epoch yet",
+            ));
+        }
+        let model = load_weights(config.model.init(meta.sample_shape, device)?, &weights)?;
+        Ok((config, meta, model))
+    }
+
+    /// Writes `history.csv`.
+    pub fn write_history(&self, rows: &[HistoryRow]) -> Result<()> {
+        let mut text = String::from("epoch,train_loss,valid_loss,seconds,samples_per_sec\n");
+        for r in rows {
+            text.push_str(&format!(
+                "{},{:.6},{:.6},{:.3},{:.1}\n",
+                r.epoch, r.train_loss, r.valid_loss, r.seconds, r.samples_per_sec
+            ));
+        }
+        write_atomic(&self.history_path(), text.as_bytes())
+    }
+
+    /// Reads `history.csv`.
+    pub fn read_history(&self) -> Result<Vec<HistoryRow>> {
+        let path = self.history_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                let f: Vec<f64> = line.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+                if f.len() != 5 {
+                    return Err(Error::data(&path, format!("line {}: expected 5 numbers", i + 2)));
+                }
+                Ok(HistoryRow {
+                    epoch: f[0] as usize,
+                    train_loss: f[1],
+                    valid_loss: f[2],
+                    seconds: f[3],
+                    samples_per_sec: f[4],
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `summary.json`.
+    pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+        write_json(&self.summary_path(), summary)
+    }
+
+    /// Reads `summary.json`.
+    pub fn read_summary(&self) -> Result<Summary> {
+        read_json(&self.summary_path())
+    }
+}
+
+/// Loads burnpack weights into a freshly built model of the same architecture.
+pub fn load_weights(model: Autoencoder, path: &Path) -> Result<Autoencoder> {
+    let record = ModuleRecord::load(path).map_err(|e| Error::data(path, e.to_string()))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| Error::data(path, format!("does not fit the model: {e}")))
+}
+
+/// Saves a model's weights atomically.
+pub fn save_weights(model: &Autoencoder, path: &Path) -> Result<()> {
+    let tmp = tmp_path(path);
+    model
+        .clone()
+        .into_record()
+        .save(&tmp)
+        .map_err(|e| Error::data(&tmp, e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// A sibling temporary name for `path`.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file, flushed, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = tmp_path(path);
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("aekit's records always serialise");
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads a JSON file, naming it in any error.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::data(path, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_run_dir_needs_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run");
+        RunDir::create(&path, false).unwrap();
+        std::fs::write(path.join("config.toml"), "x").unwrap();
+        let error = RunDir::create(&path, false).unwrap_err().to_string();
+        assert!(error.contains("already exists") && error.contains("--force"), "{error}");
+        assert!(path.join("config.toml").exists(), "nothing may be lost");
+        RunDir::create(&path, true).unwrap();
+        assert!(!path.join("config.toml").exists());
+    }
+
+    #[test]
+    fn force_never_deletes_a_folder_that_is_not_a_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("precious.txt"), "data").unwrap();
+        let error = RunDir::create(tmp.path(), true).unwrap_err().to_string();
+        assert!(error.contains("not an aekit run directory"), "{error}");
+        assert!(tmp.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn history_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&tmp.path().join("r"), false).unwrap();
+        let rows = vec![HistoryRow {
+            epoch: 1,
+            train_loss: 0.25,
+            valid_loss: 0.125,
+            seconds: 1.5,
+            samples_per_sec: 1000.0,
+        }];
+        run.write_history(&rows).unwrap();
+        assert_eq!(run.read_history().unwrap(), rows);
+    }
+}

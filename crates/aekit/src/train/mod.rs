@@ -1,0 +1,326 @@
+//! The training loop: mini-batches in a seeded order, one optimizer step per batch, a
+//! validation pass and a checkpoint per epoch, early stopping, resume and Ctrl-C.
+
+pub mod checkpoint;
+mod config;
+mod progress;
+
+pub use checkpoint::LoopState;
+pub use config::{OptimizerKind, TrainConfig};
+pub use progress::Progress;
+
+use crate::config::RunConfig;
+use crate::data::{self, Dataset};
+use crate::device::{self, DeviceChoice};
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::models::Autoencoder;
+use crate::plots;
+use crate::run_dir::{self, HistoryRow, ModelMeta, RunDir, RunStatus, Summary};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running training loop to stop after saving a checkpoint (what Ctrl-C does).
+pub fn request_stop() {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// How to run training, beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Replace an existing run directory.
+    pub force: bool,
+    /// Continue the run in the config's run directory from its latest checkpoint.
+    pub resume: bool,
+    /// Where to compute.
+    pub device: DeviceChoice,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// What a finished (or early-stopped) run reports.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The run directory.
+    pub run: RunDir,
+    /// Its summary (also in `summary.json`).
+    pub summary: Summary,
+}
+
+/// Trains the model a config describes into its run directory.
+pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome> {
+    STOP_REQUESTED.store(false, Ordering::SeqCst);
+    let run_path = config.run_dir();
+    let splits = data::load_splits(&config.data)?;
+    data::check_usable(&splits.train, "training")?;
+    data::check_usable(&splits.valid, "validation")?;
+    let shape = splits.train.shape;
+
+    let plain = device::plain_device(options.device)?;
+    let autodiff = plain.clone().autodiff();
+    let train_config = &config.train;
+    autodiff.seed(train_config.seed);
+    let model = config.model.init(shape, &autodiff)?;
+    let optimizer = train_config.optimizer();
+
+    let (run, mut model, mut optimizer, mut state) = if options.resume {
+        let run = RunDir::open(&run_path)?;
+        let checkpoint = checkpoint::latest(&run)?.ok_or_else(|| {
+            Error::run(&run_path, "has no checkpoint to resume from; train it anew with --force")
+        })?;
+        let saved = run.load_config()?;
+        if saved.model != config.model || saved.data != config.data {
+            return Err(Error::run(
+                &run_path,
+                "the config's [model] or [data] differs from the run's config.toml; resume \
+                 with the run's own config (`aekit train --resume RUN_DIR`)",
+            ));
+        }
+        let (model, optimizer, state) = checkpoint::load(&checkpoint, model, optimizer)?;
+        if !options.quiet {
+            eprintln!("resuming {} from {}", run_path.display(), checkpoint.display());
+        }
+        (run, model, optimizer, state)
+    } else {
+        let run = RunDir::create(&run_path, options.force)?;
+        (run, model, optimizer, LoopState::fresh())
+    };
+    run_dir::write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
+    let meta = ModelMeta {
+        sample_shape: shape,
+        kind: config.model.kind_name().to_string(),
+        parameters: model.num_params(),
+        class_names: splits.train.class_names.clone(),
+    };
+    run_dir::write_json(&run.model_meta_path(), &meta)?;
+    if !options.quiet {
+        eprintln!(
+            "training {} ({} model, {} parameters) on {} samples of {}, validating on {}; run directory {}",
+            config.name,
+            meta.kind,
+            meta.parameters,
+            splits.train.len(),
+            shape,
+            splits.valid.len(),
+            run.path().display()
+        );
+    }
+
+    let mut progress = Progress::new(options.quiet, train_config.log_every_secs);
+    let started = Instant::now();
+    let outcome = run_epochs(
+        config,
+        &run,
+        &splits.train,
+        &splits.valid,
+        &autodiff,
+        &plain,
+        &mut model,
+        &mut optimizer,
+        &mut state,
+        &mut progress,
+    );
+    progress.finish();
+
+    let (status, message) = match &outcome {
+        Ok(status) => (*status, None),
+        Err(Error::Interrupted(m)) => (RunStatus::Interrupted, Some(m.clone())),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    // The final model is the last good one: after a failure, the latest checkpoint's.
+    if status == RunStatus::Failed {
+        if let Some(path) = checkpoint::latest(&run)? {
+            std::fs::copy(path.join("model.bpk"), run.model_path())
+                .map_err(|e| Error::io(run.model_path(), e))?;
+        }
+    } else {
+        run_dir::save_weights(&model, &run.model_path())?;
+    }
+    let valid_model = model.valid();
+    let final_metrics = (state.epochs_done > 0 && status != RunStatus::Failed)
+        .then(|| eval::evaluate(&valid_model, &splits.valid, &plain, train_config.batch_size.max(256)));
+    if state.epochs_done > 0 && status != RunStatus::Failed {
+        let samples = splits.valid.take(10);
+        plots::reconstruction_grid(&run.reconstructions_path(), &valid_model, &samples, &plain)?;
+    }
+    let last = state.history.last();
+    let summary = Summary {
+        status,
+        message,
+        epochs_completed: state.epochs_done,
+        best_epoch: state.best_epoch,
+        best_valid_loss: state.best_valid_loss,
+        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+        final_valid_loss: last.map_or(f64::NAN, |r| r.valid_loss),
+        final_valid_metrics: final_metrics,
+        mean_samples_per_sec: mean(state.history.iter().map(|r| r.samples_per_sec)),
+        total_seconds: state.history.iter().map(|r| r.seconds).sum::<f64>()
+            + if state.history.is_empty() { started.elapsed().as_secs_f64() } else { 0.0 },
+        model: meta,
+    };
+    run.write_summary(&summary)?;
+    outcome.map(|_| TrainOutcome { run, summary })
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    if count == 0 { f64::NAN } else { sum / count as f64 }
+}
+
+/// The order in which epoch `epoch` visits the samples: a function of the seed and the
+/// epoch only, so that a resumed run visits them exactly as the original would have.
+pub fn epoch_order(samples: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..samples).collect();
+    if shuffle {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        order.shuffle(&mut rng);
+    }
+    order
+}
+
+/// Copies the samples at `indices` into one contiguous batch.
+fn gather(dataset: &Dataset, indices: &[usize]) -> Vec<f32> {
+    let mut values = Vec::with_capacity(indices.len() * dataset.shape.len());
+    for &i in indices {
+        values.extend_from_slice(dataset.sample(i));
+    }
+    values
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_epochs(
+    config: &RunConfig,
+    run: &RunDir,
+    train: &Dataset,
+    valid: &Dataset,
+    autodiff: &Device,
+    plain: &Device,
+    model: &mut Autoencoder,
+    optimizer: &mut burn::optim::ModuleOptimizer,
+    state: &mut LoopState,
+    progress: &mut Progress,
+) -> Result<RunStatus> {
+    let tc = &config.train;
+    let values_per_sample = train.shape.len();
+    let steps = train.len().div_ceil(tc.batch_size);
+    let output = model.output_activation();
+    let mut status = RunStatus::Completed;
+
+    while state.epochs_done < tc.epochs {
+        let epoch = state.epochs_done + 1;
+        let epoch_start = Instant::now();
+        let order = epoch_order(train.len(), tc.seed, epoch, tc.shuffle);
+        let first_step = state.step_in_epoch;
+        progress.start_epoch(epoch, tc.epochs, steps, first_step);
+        let mut train_seconds = state.partial_seconds;
+
+        // Batches are assembled on a second thread while the current step computes.
+        let result = std::thread::scope(|scope| -> Result<()> {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>)>(2);
+            let order = &order;
+            scope.spawn(move || {
+                for step in first_step..steps {
+                    let start = step * tc.batch_size;
+                    let indices = &order[start..(start + tc.batch_size).min(order.len())];
+                    if sender.send((step, gather(train, indices))).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (step, values) in receiver {
+                if STOP_REQUESTED.load(Ordering::SeqCst) {
+                    state.partial_seconds = train_seconds;
+                    let path = checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
+                    return Err(Error::Interrupted(format!(
+                        "stopped at epoch {epoch}, step {step}; checkpoint {} saved; continue with \
+                         `aekit train --resume {}`",
+                        path.display(),
+                        run.path().display()
+                    )));
+                }
+                let step_start = Instant::now();
+                let batch = values.len() / values_per_sample;
+                let x = Tensor::<2>::from_data(TensorData::new(values, [batch, values_per_sample]), autodiff);
+                let out = model.forward(x.clone());
+                let loss = tc.loss.compute(out.logits, x, output);
+                let loss_value = loss.clone().into_scalar::<f32>() as f64;
+                if !loss_value.is_finite() {
+                    return Err(Error::Training(format!(
+                        "the training loss became {loss_value} at epoch {epoch}, step {}: the \
+                         learning rate ({}) is probably too high. The last good checkpoint is kept in {}",
+                        step + 1,
+                        tc.learning_rate,
+                        run.checkpoints_dir().display()
+                    )));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &*model);
+                *model = optimizer.step(tc.learning_rate, model.clone(), grads);
+                train_seconds += step_start.elapsed().as_secs_f64();
+                state.partial_loss_sum += loss_value * batch as f64;
+                state.partial_samples += batch;
+                state.step_in_epoch = step + 1;
+                progress.step(
+                    step + 1,
+                    state.partial_loss_sum / state.partial_samples as f64,
+                    state.partial_samples as f64 / train_seconds.max(1e-9),
+                );
+            }
+            Ok(())
+        });
+        result?;
+
+        let metrics = eval::evaluate(&model.valid(), valid, plain, tc.batch_size.max(256));
+        let valid_loss = metrics.loss(tc.loss);
+        let row = HistoryRow {
+            epoch,
+            train_loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
+            valid_loss,
+            seconds: epoch_start.elapsed().as_secs_f64() + state.partial_seconds,
+            samples_per_sec: state.partial_samples as f64 / train_seconds.max(1e-9),
+        };
+        if !valid_loss.is_finite() {
+            return Err(Error::Training(format!(
+                "the validation loss became {valid_loss} at epoch {epoch}: the learning rate ({}) \
+                 is probably too high. The last good checkpoint is kept in {}",
+                tc.learning_rate,
+                run.checkpoints_dir().display()
+            )));
+        }
+        progress.end_epoch(&row);
+        state.history.push(row);
+        state.epochs_done = epoch;
+        state.step_in_epoch = 0;
+        state.partial_loss_sum = 0.0;
+        state.partial_samples = 0;
+        state.partial_seconds = 0.0;
+        if valid_loss < state.best_valid_loss - tc.min_delta {
+            state.best_valid_loss = valid_loss;
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
+        run.write_history(&state.history)?;
+        plots::loss_curves(&run.loss_plot_path(), &state.history, tc.loss.name())?;
+        if let Some(patience) = tc.patience
+            && state.epochs_without_improvement >= patience
+        {
+            progress.note(&format!(
+                "early stopping: no improvement of the validation loss for {patience} epochs \
+                 (best {:.5} at epoch {})",
+                state.best_valid_loss, state.best_epoch
+            ));
+            status = RunStatus::StoppedEarly;
+            break;
+        }
+    }
+    Ok(status)
+}
