@@ -33,7 +33,9 @@ struct Compute {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a config into its run directory (runs/<name>/).
-    #[command(after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set data.path=/data/mnist --set train.epochs=5\n  aekit train configs/mnist-dense.toml --force          # replace runs/mnist-dense\n  aekit train --resume runs/mnist-dense                 # continue from the last checkpoint\n  aekit train --resume runs/mnist-dense --set train.epochs=80")]
+    #[command(
+        after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set data.path=/data/mnist --set train.epochs=5\n  aekit train configs/mnist-dense.toml --force          # replace runs/mnist-dense\n  aekit train --resume runs/mnist-dense                 # continue from the last checkpoint\n  aekit train --resume runs/mnist-dense --set train.epochs=80"
+    )]
     Train {
         /// The config file (TOML). Not needed with `--resume RUN_DIR`.
         config: Option<PathBuf>,
@@ -53,7 +55,9 @@ enum Command {
         compute: Compute,
     },
     /// Evaluate a trained run: loss, MSE, BCE and PSNR (written to RUN_DIR/eval.json).
-    #[command(after_help = "Examples:\n  aekit eval runs/mnist-dense                       # its validation split\n  aekit eval runs/mnist-dense --data ../shared/data/mnist   # that data's test split")]
+    #[command(
+        after_help = "Examples:\n  aekit eval runs/mnist-dense                       # its validation split\n  aekit eval runs/mnist-dense --data ../shared/data/mnist   # that data's test split"
+    )]
     Eval {
         /// The run directory.
         run: PathBuf,
@@ -65,7 +69,9 @@ enum Command {
         compute: Compute,
     },
     /// Write originals above their reconstructions into a PNG.
-    #[command(after_help = "Examples:\n  aekit reconstruct runs/mnist-dense --input ../shared/data/mnist --out recon.png\n  aekit reconstruct runs/quickstart --input shapes --out recon.png\n  aekit reconstruct runs/mnist-dense --input digit.png --out digit-recon.png")]
+    #[command(
+        after_help = "Examples:\n  aekit reconstruct runs/mnist-dense --input ../shared/data/mnist --out recon.png\n  aekit reconstruct runs/quickstart --input shapes --out recon.png\n  aekit reconstruct runs/mnist-dense --input digit.png --out digit-recon.png"
+    )]
     Reconstruct {
         /// The run directory.
         run: PathBuf,
@@ -94,7 +100,9 @@ enum Command {
 #[derive(Subcommand)]
 enum DataCommand {
     /// Download a standard data set and verify its checksums.
-    #[command(after_help = "Examples:\n  aekit data fetch mnist --dir data/mnist\n  aekit data fetch fashion-mnist --dir data/fashion-mnist")]
+    #[command(
+        after_help = "Examples:\n  aekit data fetch mnist --dir data/mnist\n  aekit data fetch fashion-mnist --dir data/fashion-mnist"
+    )]
     Fetch {
         /// `mnist` or `fashion-mnist`.
         name: String,
@@ -106,7 +114,9 @@ enum DataCommand {
         base_url: Option<String>,
     },
     /// Say what a path holds: kind, splits, counts, shape, value range, labels.
-    #[command(after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/")]
+    #[command(
+        after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/"
+    )]
     Info {
         /// A data folder or file, or `shapes` for the built-in data set.
         path: PathBuf,
@@ -131,7 +141,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            if matches!(error.downcast_ref::<aekit::Error>(), Some(aekit::Error::Interrupted(_))) {
+            if matches!(
+                error.downcast_ref::<aekit::Error>(),
+                Some(aekit::Error::Interrupted(_))
+            ) {
                 ExitCode::from(130)
             } else {
                 ExitCode::FAILURE
@@ -149,7 +162,14 @@ fn setup(compute: &Compute) -> anyhow::Result<()> {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Train { config, set, force, resume, quiet, compute } => {
+        Command::Train {
+            config,
+            set,
+            force,
+            resume,
+            quiet,
+            compute,
+        } => {
             setup(&compute)?;
             let (config, resume) = match (config, resume) {
                 (Some(path), resume) => (RunConfig::from_file(&path, &set)?, resume),
@@ -166,10 +186,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                     }
                     (config, Some(run))
                 }
-                _ => anyhow::bail!("give a config file, or `--resume RUN_DIR` (see `aekit train --help`)"),
+                _ => anyhow::bail!(
+                    "give a config file, or `--resume RUN_DIR` (see `aekit train --help`)"
+                ),
             };
             ctrlc::set_handler(|| {
-                static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                static ONCE: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
                 if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     eprintln!("\nstopping now, without a checkpoint");
                     std::process::exit(130);
@@ -177,7 +200,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 eprintln!("\nstopping after saving a checkpoint (Ctrl-C again to quit at once)");
                 train::request_stop();
             })?;
-            let options = TrainOptions { force, resume: resume.is_some(), device: compute.device, quiet };
+            let options = TrainOptions {
+                force,
+                resume: resume.is_some(),
+                device: compute.device,
+                quiet,
+            };
             let outcome = train::train(&config, &options)?;
             let s = &outcome.summary;
             println!(
@@ -201,13 +229,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             let report = aekit::eval::evaluate_run(&run, data.as_deref(), compute.device)?;
             println!("{report}");
         }
-        Command::Reconstruct { run, input, out, count, force, compute } => {
+        Command::Reconstruct {
+            run,
+            input,
+            out,
+            count,
+            force,
+            compute,
+        } => {
             setup(&compute)?;
-            let drawn = aekit::reconstruct::reconstruct(&run, &input, &out, count, force, compute.device)?;
-            println!("wrote {} ({drawn} originals above their reconstructions)", out.display());
+            let drawn =
+                aekit::reconstruct::reconstruct(&run, &input, &out, count, force, compute.device)?;
+            println!(
+                "wrote {} ({drawn} originals above their reconstructions)",
+                out.display()
+            );
         }
         Command::Data { command } => match command {
-            DataCommand::Fetch { name, dir, base_url } => {
+            DataCommand::Fetch {
+                name,
+                dir,
+                base_url,
+            } => {
                 let files = aekit::data::fetch::fetch(&name, &dir, base_url.as_deref())?;
                 for file in files {
                     println!("{}", file.display());

@@ -76,6 +76,7 @@ impl RunConfig {
         self.model
             .validate()
             .and_then(|_| self.train.validate())
+            .and_then(|_| self.data.validate())
             .map_err(|message| Error::config(source_name, message))?;
         self.train
             .loss
@@ -107,19 +108,31 @@ fn describe(error: &toml::de::Error, text: &str) -> String {
         .and_then(|rest| rest.split('`').next())
     {
         let region = &text[span.start..span.end.min(text.len())];
-        if let Some(found) = region.lines().scan(0, |pos, line| {
-            let here = *pos;
-            *pos += line.len() + 1;
-            Some((here, line))
-        }).find(|(_, line)| {
-            line.trim_start().starts_with(key)
-                && line.trim_start()[key.len()..].trim_start().starts_with('=')
-        }) {
+        if let Some(found) = region
+            .lines()
+            .scan(0, |pos, line| {
+                let here = *pos;
+                *pos += line.len() + 1;
+                Some((here, line))
+            })
+            .find(|(_, line)| {
+                line.trim_start().starts_with(key)
+                    && line.trim_start()[key.len()..].trim_start().starts_with('=')
+            })
+        {
             offset = span.start + found.0;
         }
     }
-    let line = text[..offset.min(text.len())].matches('\n').count() + 1;
-    format!("line {line}: {message}")
+    let offset = offset.min(text.len());
+    let line = text[..offset].matches('\n').count() + 1;
+    // Name the key written on that line, when there is one (`key = value`).
+    let line_text = text.lines().nth(line - 1).unwrap_or_default();
+    match line_text.split_once('=') {
+        Some((key, _)) if !message.contains(&format!("`{}`", key.trim())) => {
+            format!("line {line}, key `{}`: {message}", key.trim())
+        }
+        _ => format!("line {line}: {message}"),
+    }
 }
 
 /// Applies one `a.b.c=value` assignment to a parsed config table.
@@ -144,9 +157,9 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
         let entry = current
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry.as_table_mut().ok_or_else(|| {
-            Error::config(&source, format!("`{part}` is a value, not a table"))
-        })?;
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| Error::config(&source, format!("`{part}` is a value, not a table")))?;
     }
     current.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
@@ -177,18 +190,22 @@ epochs = 1
     #[test]
     fn unknown_key_names_key_and_line() {
         let text = MINIMAL.replace("epochs = 1", "epochs = 1\nlearning_rat = 0.1");
-        let error = RunConfig::parse(&text, "t.toml", &[]).unwrap_err().to_string();
+        let error = RunConfig::parse(&text, "t.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("t.toml"), "{error}");
         assert!(error.contains("learning_rat"), "{error}");
-        assert!(error.contains("line 11"), "{error}");
+        assert!(error.contains("line 10"), "{error}");
     }
 
     #[test]
     fn wrong_type_names_key_and_line() {
         let text = MINIMAL.replace("epochs = 1", "epochs = \"many\"");
-        let error = RunConfig::parse(&text, "t.toml", &[]).unwrap_err().to_string();
-        assert!(error.contains("line 10"), "{error}");
-        assert!(error.contains("epochs") || error.contains("invalid type"), "{error}");
+        let error = RunConfig::parse(&text, "t.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 9, key `epochs`"), "{error}");
+        assert!(error.contains("invalid type"), "{error}");
     }
 
     #[test]

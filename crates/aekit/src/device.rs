@@ -45,7 +45,10 @@ pub fn plain_device(choice: DeviceChoice) -> Result<Device> {
 /// Sets the number of CPU threads the kernels use (once per process; later calls are ignored).
 pub fn set_threads(threads: usize) -> Result<()> {
     if threads == 0 {
-        return Err(Error::config("--threads", "the thread count must be at least 1"));
+        return Err(Error::config(
+            "--threads",
+            "the thread count must be at least 1",
+        ));
     }
     // The global pool can only be built once; a second call (e.g. in tests) keeps the first.
     let _ = rayon::ThreadPoolBuilder::new()

@@ -3,7 +3,7 @@
 
 use crate::data::{self, Dataset};
 use crate::device::{self, DeviceChoice};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::loss::{ReconstructionMetrics, ReconstructionTotals};
 use crate::models::Autoencoder;
 use crate::run_dir::{self, RunDir};
@@ -12,7 +12,12 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Reconstruction metrics of `model` (on a plain device) over all of `data`.
-pub fn evaluate(model: &Autoencoder, data: &Dataset, device: &Device, batch: usize) -> ReconstructionMetrics {
+pub fn evaluate(
+    model: &Autoencoder,
+    data: &Dataset,
+    device: &Device,
+    batch: usize,
+) -> ReconstructionMetrics {
     let mut totals = ReconstructionTotals::default();
     let n = data.shape.len();
     let output = model.output_activation();
@@ -47,7 +52,11 @@ impl std::fmt::Display for EvalReport {
         writeln!(f, "run:      {}", self.run.display())?;
         writeln!(f, "data:     {} ({} samples)", self.data, m.samples)?;
         writeln!(f, "loss:     {:.6} ({})", self.loss, self.loss_name)?;
-        writeln!(f, "MSE:      {:.6} per value, {:.4} per sample", m.mse, m.squared_error_per_sample)?;
+        writeln!(
+            f,
+            "MSE:      {:.6} per value, {:.4} per sample",
+            m.mse, m.squared_error_per_sample
+        )?;
         writeln!(f, "BCE:      {:.6} per value", m.bce)?;
         write!(f, "PSNR:     {:.2} dB", m.psnr)
     }
@@ -55,24 +64,22 @@ impl std::fmt::Display for EvalReport {
 
 /// Evaluates a run's final model on its validation split, or on the samples at `data_path`
 /// (the test split when the path holds one), and writes `eval.json` into the run directory.
-pub fn evaluate_run(run_path: &Path, data_path: Option<&Path>, choice: DeviceChoice) -> Result<EvalReport> {
+pub fn evaluate_run(
+    run_path: &Path,
+    data_path: Option<&Path>,
+    choice: DeviceChoice,
+) -> Result<EvalReport> {
     let run = RunDir::open(run_path)?;
     let plain = device::plain_device(choice)?;
     let (config, meta, model) = run.load_model(&plain)?;
     let (data, label) = match data_path {
-        None => (data::load_splits(&config.data)?.valid, "validation split".to_string()),
+        None => (
+            data::load_splits(&config.data)?.valid,
+            "validation split".to_string(),
+        ),
         Some(path) => {
-            let (train, test) = data::config::load_dataset_path(path, false)?;
-            let data = test.unwrap_or(train);
-            if data.shape != meta.sample_shape {
-                return Err(Error::data(
-                    path,
-                    format!(
-                        "samples are {}, but the model was trained on {}",
-                        data.shape, meta.sample_shape
-                    ),
-                ));
-            }
+            // Images are converted to the model's input shape; other sources must match it.
+            let data = data::config::load_for_model(path, meta.sample_shape, false)?;
             (data, path.display().to_string())
         }
     };

@@ -110,8 +110,9 @@ impl ReconstructionTotals {
                 let eps = 1e-7;
                 let p = output.forward(logits.clone()).clamp(eps, 1.0 - eps);
                 let t = target.clone();
-                (t.clone() * p.clone().log() + t.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log())
-                    .neg()
+                (t.clone() * p.clone().log()
+                    + t.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log())
+                .neg()
             }
         };
         let reconstruction = match output {
@@ -160,7 +161,11 @@ impl ReconstructionMetrics {
 
 /// PSNR in dB of a mean squared error for values in [0, 1], capped at 100 dB for exact copies.
 pub fn psnr_db(mse: f64) -> f64 {
-    if mse <= 1e-10 { 100.0 } else { -10.0 * mse.log10() }
+    if mse <= 1e-10 {
+        100.0
+    } else {
+        -10.0 * mse.log10()
+    }
 }
 
 #[cfg(test)]
@@ -178,7 +183,11 @@ mod tests {
         let x = [-3.0f32, 0.0, 2.0, 40.0];
         let t = [0.0f32, 0.5, 1.0, 0.0];
         let got = ReconstructionLoss::Bce
-            .compute(tensor(&x, &device), tensor(&t, &device), Activation::Sigmoid)
+            .compute(
+                tensor(&x, &device),
+                tensor(&t, &device),
+                Activation::Sigmoid,
+            )
             .into_scalar::<f32>() as f64;
         let expected: f64 = x
             .iter()
@@ -192,7 +201,10 @@ mod tests {
             })
             .sum::<f64>()
             / 4.0;
-        assert!((got - expected).abs() < 1e-5, "got {got}, expected {expected}");
+        assert!(
+            (got - expected).abs() < 1e-5,
+            "got {got}, expected {expected}"
+        );
         assert!(got.is_finite());
     }
 
@@ -202,11 +214,19 @@ mod tests {
         let out = [0.0f32, 0.5, 1.0];
         let t = [1.0f32, 0.5, 0.0];
         let mse = ReconstructionLoss::Mse
-            .compute(tensor(&out, &device), tensor(&t, &device), Activation::Linear)
+            .compute(
+                tensor(&out, &device),
+                tensor(&t, &device),
+                Activation::Linear,
+            )
             .into_scalar::<f32>();
         assert!((mse - 2.0 / 3.0).abs() < 1e-6);
         let l1 = ReconstructionLoss::L1
-            .compute(tensor(&out, &device), tensor(&t, &device), Activation::Linear)
+            .compute(
+                tensor(&out, &device),
+                tensor(&t, &device),
+                Activation::Linear,
+            )
             .into_scalar::<f32>();
         assert!((l1 - 2.0 / 3.0).abs() < 1e-6);
     }
@@ -231,8 +251,14 @@ mod tests {
 
     #[test]
     fn bce_needs_a_sigmoid_output() {
-        assert!(ReconstructionLoss::Bce.check_output(Activation::Sigmoid).is_ok());
-        let message = ReconstructionLoss::Bce.check_output(Activation::Linear).unwrap_err();
+        assert!(
+            ReconstructionLoss::Bce
+                .check_output(Activation::Sigmoid)
+                .is_ok()
+        );
+        let message = ReconstructionLoss::Bce
+            .check_output(Activation::Linear)
+            .unwrap_err();
         assert!(message.contains("output_activation"));
     }
 }

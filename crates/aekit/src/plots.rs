@@ -16,7 +16,11 @@ static REGISTER_FONT: Once = Once::new();
 /// the same on every machine, with or without system fonts.
 fn register_font() {
     REGISTER_FONT.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -24,11 +28,16 @@ fn register_font() {
 pub fn loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> Result<()> {
     register_font();
     let tmp = crate::run_dir::tmp_path(path).with_extension("png");
-    draw_loss_curves(&tmp, history, loss_name).map_err(|e| Error::data(path, format!("cannot draw the loss plot: {e}")))?;
+    draw_loss_curves(&tmp, history, loss_name)
+        .map_err(|e| Error::data(path, format!("cannot draw the loss plot: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-fn draw_loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn draw_loss_curves(
+    path: &Path,
+    history: &[HistoryRow],
+    loss_name: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let finite = |v: f64| v.is_finite();
@@ -37,7 +46,11 @@ fn draw_loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> std
         .flat_map(|r| [r.train_loss, r.valid_loss])
         .filter(|&v| finite(v))
         .collect();
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let last_epoch = history.last().map_or(1, |r| r.epoch).max(2);
@@ -47,9 +60,22 @@ fn draw_loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> std
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(1f64..last_epoch as f64, (lo - pad)..(hi + pad))?;
-    chart.configure_mesh().x_desc("epoch").y_desc(loss_name).label_style(("sans-serif", 14)).draw()?;
-    let train: Vec<(f64, f64)> = history.iter().filter(|r| finite(r.train_loss)).map(|r| (r.epoch as f64, r.train_loss)).collect();
-    let valid: Vec<(f64, f64)> = history.iter().filter(|r| finite(r.valid_loss)).map(|r| (r.epoch as f64, r.valid_loss)).collect();
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(loss_name)
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    let train: Vec<(f64, f64)> = history
+        .iter()
+        .filter(|r| finite(r.train_loss))
+        .map(|r| (r.epoch as f64, r.train_loss))
+        .collect();
+    let valid: Vec<(f64, f64)> = history
+        .iter()
+        .filter(|r| finite(r.valid_loss))
+        .map(|r| (r.epoch as f64, r.valid_loss))
+        .collect();
     chart
         .draw_series(LineSeries::new(train, BLUE.stroke_width(2)))?
         .label("training")
@@ -71,24 +97,47 @@ fn draw_loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> std
 /// Reconstructions of `samples` by `model` (on a plain device), as rows of values.
 pub fn reconstruct_values(model: &Autoencoder, samples: &Dataset, device: &Device) -> Vec<f32> {
     let n = samples.shape.len();
-    let x = Tensor::<2>::from_data(TensorData::new(samples.values.clone(), [samples.len(), n]), device);
-    model.reconstruct(x).into_data().try_to_vec::<f32>().unwrap_or_default()
+    let x = Tensor::<2>::from_data(
+        TensorData::new(samples.values.clone(), [samples.len(), n]),
+        device,
+    );
+    model
+        .reconstruct(x)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// Writes `samples` (top row) above their reconstructions by `model` (bottom row).
-pub fn reconstruction_grid(path: &Path, model: &Autoencoder, samples: &Dataset, device: &Device) -> Result<()> {
+pub fn reconstruction_grid(
+    path: &Path,
+    model: &Autoencoder,
+    samples: &Dataset,
+    device: &Device,
+) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
     }
     let reconstructions = reconstruct_values(model, samples, device);
-    image_grid(path, samples.shape, &[&samples.values, &reconstructions], 10)
+    image_grid(
+        path,
+        samples.shape,
+        &[&samples.values, &reconstructions],
+        10,
+    )
 }
 
 /// Writes rows of images (each `rows[i]` holding whole samples) as one PNG grid, `columns`
 /// images per row, each row-set below the previous, pixels scaled up for visibility.
 pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usize) -> Result<()> {
     let per_sample = shape.len();
-    let count = rows.iter().map(|r| r.len() / per_sample).max().unwrap_or(0).min(columns).max(1);
+    let count = rows
+        .iter()
+        .map(|r| r.len() / per_sample)
+        .max()
+        .unwrap_or(0)
+        .min(columns)
+        .max(1);
     // Table rows (1 x features) are drawn as a near-square tile.
     let (h, w) = if shape.is_image() {
         (shape.height, shape.width)
@@ -100,18 +149,30 @@ pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usi
     let gap = 2u32;
     let tile_w = w as u32 * scale + gap;
     let tile_h = h as u32 * scale + gap;
-    let mut canvas = image::RgbImage::from_pixel(tile_w * count as u32 + gap, tile_h * rows.len() as u32 + gap, image::Rgb([128, 128, 128]));
+    let mut canvas = image::RgbImage::from_pixel(
+        tile_w * count as u32 + gap,
+        tile_h * rows.len() as u32 + gap,
+        image::Rgb([128, 128, 128]),
+    );
     for (row, values) in rows.iter().enumerate() {
         for i in 0..(values.len() / per_sample).min(count) {
             let sample = &values[i * per_sample..(i + 1) * per_sample];
             for y in 0..h {
                 for x in 0..w {
                     let pixel = |c: usize| -> u8 {
-                        let index = if shape.is_image() { c * h * w + y * w + x } else { y * w + x };
+                        let index = if shape.is_image() {
+                            c * h * w + y * w + x
+                        } else {
+                            y * w + x
+                        };
                         let v = sample.get(index).copied().unwrap_or(0.0);
                         (v.clamp(0.0, 1.0) * 255.0).round() as u8
                     };
-                    let rgb = if shape.channels >= 3 { [pixel(0), pixel(1), pixel(2)] } else { [pixel(0); 3] };
+                    let rgb = if shape.channels >= 3 {
+                        [pixel(0), pixel(1), pixel(2)]
+                    } else {
+                        [pixel(0); 3]
+                    };
                     for dy in 0..scale {
                         for dx in 0..scale {
                             canvas.put_pixel(

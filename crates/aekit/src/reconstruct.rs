@@ -10,11 +10,26 @@ use std::path::Path;
 
 /// Reconstructs up to `count` samples of `input` with the run's model and writes `out`.
 /// `out` is never overwritten unless `force` is set. Returns the number of samples drawn.
-pub fn reconstruct(run_path: &Path, input: &Path, out: &Path, count: usize, force: bool, choice: DeviceChoice) -> Result<usize> {
+pub fn reconstruct(
+    run_path: &Path,
+    input: &Path,
+    out: &Path,
+    count: usize,
+    force: bool,
+    choice: DeviceChoice,
+) -> Result<usize> {
     if out.exists() && !force {
-        return Err(Error::data(out, "already exists; use --force to overwrite it"));
+        return Err(Error::data(
+            out,
+            "already exists; use --force to overwrite it",
+        ));
     }
-    if out.extension().and_then(|e| e.to_str()).map(|e| e.eq_ignore_ascii_case("png")) != Some(true) {
+    if out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.eq_ignore_ascii_case("png"))
+        != Some(true)
+    {
         return Err(Error::data(out, "the output must be a .png file"));
     }
     let run = RunDir::open(run_path)?;

@@ -119,7 +119,12 @@ impl RunDir {
                      --resume to continue it, or `--set name=...` for a new run",
                 ));
             }
-            if !path.join("config.toml").exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+            if !path.join("config.toml").exists()
+                && path
+                    .read_dir()
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
                 return Err(Error::run(
                     path,
                     "exists and is not an aekit run directory (no config.toml); refusing to \
@@ -140,7 +145,10 @@ impl RunDir {
             return Err(Error::run(path, "no such run directory"));
         }
         if !path.join("config.toml").is_file() {
-            return Err(Error::run(path, "not an aekit run directory: config.toml is missing"));
+            return Err(Error::run(
+                path,
+                "not an aekit run directory: config.toml is missing",
+            ));
         }
         Ok(RunDir {
             path: path.to_path_buf(),
@@ -231,9 +239,15 @@ impl RunDir {
             .filter(|l| !l.trim().is_empty())
             .enumerate()
             .map(|(i, line)| {
-                let f: Vec<f64> = line.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+                let f: Vec<f64> = line
+                    .split(',')
+                    .filter_map(|v| v.trim().parse().ok())
+                    .collect();
                 if f.len() != 5 {
-                    return Err(Error::data(&path, format!("line {}: expected 5 numbers", i + 2)));
+                    return Err(Error::data(
+                        &path,
+                        format!("line {}: expected 5 numbers", i + 2),
+                    ));
                 }
                 Ok(HistoryRow {
                     epoch: f[0] as usize,
@@ -316,7 +330,10 @@ mod tests {
         RunDir::create(&path, false).unwrap();
         std::fs::write(path.join("config.toml"), "x").unwrap();
         let error = RunDir::create(&path, false).unwrap_err().to_string();
-        assert!(error.contains("already exists") && error.contains("--force"), "{error}");
+        assert!(
+            error.contains("already exists") && error.contains("--force"),
+            "{error}"
+        );
         assert!(path.join("config.toml").exists(), "nothing may be lost");
         RunDir::create(&path, true).unwrap();
         assert!(!path.join("config.toml").exists());

@@ -350,7 +350,10 @@ pub fn load_source(config: &DataConfig) -> Result<(DataKind, Dataset, Option<Dat
             };
             (table::load_csv(path, &options)?, None)
         }
-        DataKind::Auto => unreachable!("detect_kind never answers auto"),
+        // `detect_kind` never answers `auto`; this arm only keeps the match total.
+        DataKind::Auto => {
+            return Err(Error::data(path, "cannot tell what kind of data this is"));
+        }
     };
     Ok((kind, train, test))
 }

@@ -200,7 +200,7 @@ pub fn write_images(
     gzip: bool,
 ) -> Result<()> {
     let side = rows * columns;
-    if side == 0 || pixels.len() % side != 0 {
+    if side == 0 || !pixels.len().is_multiple_of(side) {
         return Err(Error::data(
             path,
             format!(

@@ -92,7 +92,7 @@ impl Dataset {
     /// Number of samples.
     pub fn len(&self) -> usize {
         let n = self.shape.len();
-        if n == 0 { 0 } else { self.values.len() / n }
+        self.values.len().checked_div(n).unwrap_or(0)
     }
 
     /// Whether the data set has no samples.

@@ -97,7 +97,7 @@ impl Shape {
         match self.label {
             0 => r,
             1 => SQUARE_HALF_SIDE * r * std::f32::consts::SQRT_2,
-            2 => r,
+            2 => TRIANGLE_CIRCUMRADIUS * r,
             _ => r.hypot(CROSS_HALF_WIDTH * r),
         }
     }
@@ -109,8 +109,7 @@ impl Shape {
         match self.label {
             0 => x.hypot(y) - r,
             1 => box_distance(x, y, SQUARE_HALF_SIDE * r, SQUARE_HALF_SIDE * r),
-            // An equilateral triangle whose circumradius is `r`.
-            2 => triangle_distance(x, y, r * 3f32.sqrt() / 2.0),
+            2 => triangle_distance(x, y, TRIANGLE_CIRCUMRADIUS * r * 3f32.sqrt() / 2.0),
             _ => {
                 let (long, wide) = (r, CROSS_HALF_WIDTH * r);
                 box_distance(x, y, long, wide).min(box_distance(x, y, wide, long))
@@ -142,6 +141,9 @@ impl Shape {
 /// Half the side of a square, as a fraction of its radius (so that its area is close to
 /// that of a circle of the same radius).
 const SQUARE_HALF_SIDE: f32 = 0.85;
+/// The circumradius of a triangle, as a fraction of its radius (a triangle is otherwise
+/// much smaller than the other shapes).
+const TRIANGLE_CIRCUMRADIUS: f32 = 1.3;
 /// Half the width of a cross's bars, as a fraction of their half length.
 const CROSS_HALF_WIDTH: f32 = 0.3;
 
@@ -210,10 +212,7 @@ mod tests {
             let image = data.sample(i);
             let ink: f32 = image.iter().sum();
             assert!(ink > 15.0, "image {i} is nearly empty ({ink})");
-            assert!(
-                image.iter().any(|&v| v == 1.0),
-                "image {i} has no solid pixel"
-            );
+            assert!(image.contains(&1.0), "image {i} has no solid pixel");
             // The border stays black: no shape is cut off by the image's edge.
             for j in 0..size {
                 for index in [j, (size - 1) * size + j, j * size, j * size + size - 1] {
@@ -239,14 +238,13 @@ mod tests {
         shape.draw(&mut image, 40);
         let area: f32 = image.iter().sum();
         assert!((area - std::f32::consts::PI * 100.0).abs() < 3.0, "{area}");
-        // An equilateral triangle of circumradius 10 covers 3 * sqrt(3) / 4 * 100 pixels.
+        // An equilateral triangle of circumradius R covers 3 * sqrt(3) / 4 * R^2 pixels.
         let mut image = vec![0.0; 40 * 40];
         Shape { label: 2, ..shape }.draw(&mut image, 40);
         let area: f32 = image.iter().sum();
-        assert!(
-            (area - 3.0 * 3f32.sqrt() / 4.0 * 100.0).abs() < 3.0,
-            "{area}"
-        );
+        let circumradius = TRIANGLE_CIRCUMRADIUS * 10.0;
+        let expected = 3.0 * 3f32.sqrt() / 4.0 * circumradius * circumradius;
+        assert!((area - expected).abs() < 3.0, "{area} vs {expected}");
     }
 
     #[test]

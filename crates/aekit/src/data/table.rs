@@ -8,6 +8,7 @@
 
 use super::{Dataset, SampleShape};
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Integer labels up to this value are used as they are; larger ones (ids, years) are
@@ -180,11 +181,17 @@ fn encode_labels(raw: &[String]) -> (Vec<u32>, Vec<String>) {
         names.sort();
     }
     names.dedup();
-    let class_names: Vec<String> = names.into_iter().cloned().collect();
+    let index: HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i as u32))
+        .collect();
+    // Every label is in `index`; the fallback only avoids a panic path.
     let labels = raw
         .iter()
-        .map(|l| class_names.iter().position(|n| n == l).unwrap_or(0) as u32)
+        .map(|l| index.get(l.as_str()).copied().unwrap_or(0))
         .collect();
+    let class_names: Vec<String> = names.into_iter().cloned().collect();
     (labels, class_names)
 }
 

@@ -126,8 +126,17 @@ mod tests {
         assert!(weights.iter().all(|w| w.abs() <= bound));
         // Uniform on [-a, a] has standard deviation a / sqrt(3).
         let std = (weights.iter().map(|w| w * w).sum::<f32>() / weights.len() as f32).sqrt();
-        assert!((std - bound / 3f32.sqrt()).abs() < 0.01 * bound, "std {std}");
-        let bias = layer.bias.unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            (std - bound / 3f32.sqrt()).abs() < 0.01 * bound,
+            "std {std}"
+        );
+        let bias = layer
+            .bias
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(bias.iter().all(|&b| b == 0.0));
     }
 
@@ -135,9 +144,17 @@ mod tests {
     fn activations_compute_what_they_say() {
         let device = Device::flex();
         let x = Tensor::<1>::from_floats([-2.0, 0.0, 3.0], &device);
-        let relu = Activation::Relu.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let relu = Activation::Relu
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(relu, vec![0.0, 0.0, 3.0]);
-        let sigmoid = Activation::Sigmoid.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        let sigmoid = Activation::Sigmoid
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!((sigmoid[1] - 0.5).abs() < 1e-6);
         assert!((sigmoid[2] - 1.0 / (1.0 + (-3f32).exp())).abs() < 1e-6);
     }

@@ -56,7 +56,10 @@ fn folder_name(state: &LoopState) -> String {
     if state.step_in_epoch == 0 {
         format!("epoch-{:04}", state.epochs_done)
     } else {
-        format!("epoch-{:04}-step-{:06}", state.epochs_done, state.step_in_epoch)
+        format!(
+            "epoch-{:04}-step-{:06}",
+            state.epochs_done, state.step_in_epoch
+        )
     }
 }
 

@@ -99,17 +99,28 @@ impl TrainConfig {
                 return Err(format!("{key} must be in [0, 1), not {value}"));
             }
         }
-        if !(self.epsilon > 0.0) {
-            return Err(format!("train.epsilon must be positive, not {}", self.epsilon));
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
+            return Err(format!(
+                "train.epsilon must be positive, not {}",
+                self.epsilon
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!("train.momentum must be in [0, 1), not {}", self.momentum));
+            return Err(format!(
+                "train.momentum must be in [0, 1), not {}",
+                self.momentum
+            ));
         }
-        if !(self.weight_decay >= 0.0) {
-            return Err(format!("train.weight_decay must be >= 0, not {}", self.weight_decay));
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
+            return Err(format!(
+                "train.weight_decay must be >= 0, not {}",
+                self.weight_decay
+            ));
         }
         if self.patience == Some(0) {
-            return Err("train.patience must be at least 1 (leave it out for no early stopping)".into());
+            return Err(
+                "train.patience must be at least 1 (leave it out for no early stopping)".into(),
+            );
         }
         if self.keep_checkpoints == 0 {
             return Err("train.keep_checkpoints must be at least 1 (resume needs one)".into());
@@ -119,7 +130,8 @@ impl TrainConfig {
 
     /// Builds the optimizer.
     pub fn optimizer(&self) -> ModuleOptimizer {
-        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let decay =
+            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.optimizer {
             OptimizerKind::Adam => AdamConfig::new()
                 .with_beta_1(self.beta1 as f32)

@@ -73,7 +73,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     let (run, mut model, mut optimizer, mut state) = if options.resume {
         let run = RunDir::open(&run_path)?;
         let checkpoint = checkpoint::latest(&run)?.ok_or_else(|| {
-            Error::run(&run_path, "has no checkpoint to resume from; train it anew with --force")
+            Error::run(
+                &run_path,
+                "has no checkpoint to resume from; train it anew with --force",
+            )
         })?;
         let saved = run.load_config()?;
         if saved.model != config.model || saved.data != config.data {
@@ -85,7 +88,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         }
         let (model, optimizer, state) = checkpoint::load(&checkpoint, model, optimizer)?;
         if !options.quiet {
-            eprintln!("resuming {} from {}", run_path.display(), checkpoint.display());
+            eprintln!(
+                "resuming {} from {}",
+                run_path.display(),
+                checkpoint.display()
+            );
         }
         (run, model, optimizer, state)
     } else {
@@ -144,8 +151,14 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         run_dir::save_weights(&model, &run.model_path())?;
     }
     let valid_model = model.valid();
-    let final_metrics = (state.epochs_done > 0 && status != RunStatus::Failed)
-        .then(|| eval::evaluate(&valid_model, &splits.valid, &plain, train_config.batch_size.max(256)));
+    let final_metrics = (state.epochs_done > 0 && status != RunStatus::Failed).then(|| {
+        eval::evaluate(
+            &valid_model,
+            &splits.valid,
+            &plain,
+            train_config.batch_size.max(256),
+        )
+    });
     if state.epochs_done > 0 && status != RunStatus::Failed {
         let samples = splits.valid.take(10);
         plots::reconstruction_grid(&run.reconstructions_path(), &valid_model, &samples, &plain)?;
@@ -162,7 +175,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         final_valid_metrics: final_metrics,
         mean_samples_per_sec: mean(state.history.iter().map(|r| r.samples_per_sec)),
         total_seconds: state.history.iter().map(|r| r.seconds).sum::<f64>()
-            + if state.history.is_empty() { started.elapsed().as_secs_f64() } else { 0.0 },
+            + if state.history.is_empty() {
+                started.elapsed().as_secs_f64()
+            } else {
+                0.0
+            },
         model: meta,
     };
     run.write_summary(&summary)?;
@@ -171,7 +188,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
-    if count == 0 { f64::NAN } else { sum / count as f64 }
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
 }
 
 /// The order in which epoch `epoch` visits the samples: a function of the seed and the
@@ -179,7 +200,9 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 pub fn epoch_order(samples: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..samples).collect();
     if shuffle {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         order.shuffle(&mut rng);
     }
     order
@@ -247,7 +270,10 @@ fn run_epochs(
                 }
                 let step_start = Instant::now();
                 let batch = values.len() / values_per_sample;
-                let x = Tensor::<2>::from_data(TensorData::new(values, [batch, values_per_sample]), autodiff);
+                let x = Tensor::<2>::from_data(
+                    TensorData::new(values, [batch, values_per_sample]),
+                    autodiff,
+                );
                 let out = model.forward(x.clone());
                 let loss = tc.loss.compute(out.logits, x, output);
                 let loss_value = loss.clone().into_scalar::<f32>() as f64;

@@ -78,7 +78,12 @@ impl Progress {
         if !self.quiet {
             eprintln!(
                 "epoch {}/{}: train loss {:.5}, validation loss {:.5}, {:.1} s, {:.0} samples/s",
-                row.epoch, self.epochs, row.train_loss, row.valid_loss, row.seconds, row.samples_per_sec
+                row.epoch,
+                self.epochs,
+                row.train_loss,
+                row.valid_loss,
+                row.seconds,
+                row.samples_per_sec
             );
         }
     }

@@ -66,10 +66,14 @@ impl DenseConfig {
             return Err("model.code: the code size must be at least 1".into());
         }
         if let Some(i) = self.hidden.iter().position(|&s| s == 0) {
-            return Err(format!("model.hidden[{i}]: a layer size must be at least 1"));
+            return Err(format!(
+                "model.hidden[{i}]: a layer size must be at least 1"
+            ));
         }
         if let Some(i) = self.decoder_sizes().iter().position(|&s| s == 0) {
-            return Err(format!("model.decoder_hidden[{i}]: a layer size must be at least 1"));
+            return Err(format!(
+                "model.decoder_hidden[{i}]: a layer size must be at least 1"
+            ));
         }
         if self.input == Some(0) {
             return Err("model.input: the input size must be at least 1".into());

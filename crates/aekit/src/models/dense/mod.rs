@@ -60,13 +60,14 @@ impl DenseAutoencoder {
     /// The code of a batch `[batch, input]` -> `[batch, code]`.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.encoder.len() - 1;
-        self.encoder
-            .iter()
-            .enumerate()
-            .fold(x, |x, (i, layer)| {
-                let activation = if i == last { self.code_activation } else { self.activation };
-                activation.forward(layer.forward(x))
-            })
+        self.encoder.iter().enumerate().fold(x, |x, (i, layer)| {
+            let activation = if i == last {
+                self.code_activation
+            } else {
+                self.activation
+            };
+            activation.forward(layer.forward(x))
+        })
     }
 
     /// The output layer's pre-activation values for a batch of codes: `[batch, input]`.
@@ -74,7 +75,11 @@ impl DenseAutoencoder {
         let last = self.decoder.len() - 1;
         self.decoder.iter().enumerate().fold(code, |x, (i, layer)| {
             let x = layer.forward(x);
-            if i == last { x } else { self.activation.forward(x) }
+            if i == last {
+                x
+            } else {
+                self.activation.forward(x)
+            }
         })
     }
 
