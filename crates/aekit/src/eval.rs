@@ -4,10 +4,12 @@
 use crate::data::{self, Dataset};
 use crate::device::{self, DeviceChoice};
 use crate::error::Result;
-use crate::loss::{ReconstructionMetrics, ReconstructionTotals};
+use crate::loss::{ReconstructionLoss, ReconstructionMetrics, ReconstructionTotals, psnr_db};
 use crate::models::Autoencoder;
+use crate::models::corruption::CorruptionConfig;
 use crate::run_dir::{self, RunDir};
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,42 @@ pub fn evaluate(
     totals.metrics()
 }
 
+/// The mean training loss of `model` (on a plain device) over `data`, and the means of its
+/// parts by name (empty when the loss is the reconstruction alone). No corruption applied.
+pub fn validation_loss(
+    model: &Autoencoder,
+    data: &Dataset,
+    device: &Device,
+    batch: usize,
+    loss: ReconstructionLoss,
+) -> (f64, Vec<(String, f64)>) {
+    let n = data.shape.len();
+    let mut total = 0.0;
+    let mut terms: Vec<(String, f64)> = Vec::new();
+    for start in (0..data.len()).step_by(batch.max(1)) {
+        let end = (start + batch).min(data.len());
+        let size = (end - start) as f64;
+        let x = Tensor::<2>::from_data(
+            TensorData::new(data.values[start * n..end * n].to_vec(), [end - start, n]),
+            device,
+        );
+        let parts = model.loss_parts(x.clone(), x, loss);
+        total += parts.total.into_scalar::<f32>() as f64 * size;
+        for (i, (name, term)) in parts.terms.into_iter().enumerate() {
+            let value = term.into_scalar::<f32>() as f64 * size;
+            match terms.get_mut(i) {
+                Some(entry) => entry.1 += value,
+                None => terms.push((name.to_string(), value)),
+            }
+        }
+    }
+    let count = data.len().max(1) as f64;
+    (
+        total / count,
+        terms.into_iter().map(|(k, v)| (k, v / count)).collect(),
+    )
+}
+
 /// What `aekit eval` reports and writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -44,6 +82,117 @@ pub struct EvalReport {
     pub loss: f64,
     /// All metrics.
     pub metrics: ReconstructionMetrics,
+    /// Statistics of the code on these samples.
+    pub code: CodeStats,
+    /// For denoising models: how much cleaner the reconstructions of corrupted inputs are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denoising: Option<DenoisingReport>,
+}
+
+/// Statistics of a model's code over a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CodeStats {
+    /// Code units.
+    pub units: usize,
+    /// Mean code value over samples and units.
+    pub mean_activation: f64,
+    /// Fraction of (sample, unit) code values whose magnitude exceeds 1e-3 ("active").
+    pub active_fraction: f64,
+    /// Mean over samples of the encoder Jacobian's squared Frobenius norm `||J_f(x)||_F^2`
+    /// (exact for one-layer encoders, else estimated), on at most 1000 samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_norm: Option<f64>,
+}
+
+/// PSNR of corrupted inputs and of the model's reconstructions of them, against the clean
+/// samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DenoisingReport {
+    /// Mean per-sample PSNR of the corrupted inputs (dB).
+    pub noisy_psnr: f64,
+    /// Mean per-sample PSNR of the reconstructions of the corrupted inputs (dB).
+    pub denoised_psnr: f64,
+}
+
+/// Code statistics of `model` over `data`.
+pub fn code_stats(model: &Autoencoder, data: &Dataset, device: &Device, batch: usize) -> CodeStats {
+    let n = data.shape.len();
+    let (mut sum, mut active, mut count, mut units) = (0.0f64, 0usize, 0usize, 0usize);
+    for start in (0..data.len()).step_by(batch.max(1)) {
+        let end = (start + batch).min(data.len());
+        let x = Tensor::<2>::from_data(
+            TensorData::new(data.values[start * n..end * n].to_vec(), [end - start, n]),
+            device,
+        );
+        let code = model
+            .encode(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        units = code.len() / (end - start).max(1);
+        sum += code.iter().map(|&v| v as f64).sum::<f64>();
+        active += code.iter().filter(|v| v.abs() > 1e-3).count();
+        count += code.len();
+    }
+    let jacobian_norm = {
+        let subset = data.take(1000);
+        let x = Tensor::<2>::from_data(
+            TensorData::new(subset.values.clone(), [subset.len(), n]),
+            device,
+        );
+        model
+            .jacobian_norm(x)
+            .map(|t| t.into_scalar::<f32>() as f64)
+    };
+    CodeStats {
+        units,
+        mean_activation: sum / count.max(1) as f64,
+        active_fraction: active as f64 / count.max(1) as f64,
+        jacobian_norm,
+    }
+}
+
+/// PSNR before and after denoising `data` corrupted by `corruption` (seeded, so repeatable).
+pub fn denoising_report(
+    model: &Autoencoder,
+    data: &Dataset,
+    corruption: &CorruptionConfig,
+    device: &Device,
+    batch: usize,
+) -> DenoisingReport {
+    let n = data.shape.len();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let (mut noisy_psnr, mut denoised_psnr) = (0.0, 0.0);
+    let per_sample = |a: &[f32], b: &[f32]| -> f64 {
+        let mse = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| ((x - y) as f64).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        psnr_db(mse)
+    };
+    for start in (0..data.len()).step_by(batch.max(1)) {
+        let end = (start + batch).min(data.len());
+        let clean = &data.values[start * n..end * n];
+        let noisy = corruption.corrupted(clean, &mut rng);
+        let x = Tensor::<2>::from_data(TensorData::new(noisy.clone(), [end - start, n]), device);
+        let denoised = model
+            .reconstruct(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        for i in 0..end - start {
+            let range = i * n..(i + 1) * n;
+            noisy_psnr += per_sample(&noisy[range.clone()], &clean[range.clone()]);
+            denoised_psnr += per_sample(&denoised[range.clone()], &clean[range]);
+        }
+    }
+    let count = data.len().max(1) as f64;
+    DenoisingReport {
+        noisy_psnr: noisy_psnr / count,
+        denoised_psnr: denoised_psnr / count,
+    }
 }
 
 impl std::fmt::Display for EvalReport {
@@ -58,7 +207,28 @@ impl std::fmt::Display for EvalReport {
             m.mse, m.squared_error_per_sample
         )?;
         writeln!(f, "BCE:      {:.6} per value", m.bce)?;
-        write!(f, "PSNR:     {:.2} dB", m.psnr)
+        write!(f, "PSNR:     {:.2} dB", m.psnr)?;
+        let c = &self.code;
+        write!(
+            f,
+            "\ncode:     {} units, mean activation {:.4}, {:.1}% active",
+            c.units,
+            c.mean_activation,
+            100.0 * c.active_fraction
+        )?;
+        if let Some(j) = c.jacobian_norm {
+            write!(f, "\nJacobian: mean ||J_f(x)||_F^2 = {j:.4}")?;
+        }
+        if let Some(d) = &self.denoising {
+            write!(
+                f,
+                "\ndenoising: corrupted inputs {:.2} dB -> reconstructions {:.2} dB (+{:.2} dB)",
+                d.noisy_psnr,
+                d.denoised_psnr,
+                d.denoised_psnr - d.noisy_psnr
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -91,6 +261,11 @@ pub fn evaluate_run(
         loss_name: config.train.loss.name().to_string(),
         loss: metrics.loss(config.train.loss),
         metrics,
+        code: code_stats(&model, &data, &plain, 1000),
+        denoising: config
+            .model
+            .corruption()
+            .map(|c| denoising_report(&model, &data, c, &plain, 1000)),
     };
     run_dir::write_json(&run.path().join("eval.json"), &report)?;
     Ok(report)

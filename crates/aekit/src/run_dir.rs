@@ -25,6 +25,7 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What the run directory records about the model beyond its config.
@@ -54,6 +55,10 @@ pub struct HistoryRow {
     pub seconds: f64,
     /// Training samples per second (training steps only).
     pub samples_per_sec: f64,
+    /// Means of the loss's parts, `train_<part>` and `valid_<part>` (penalties, KL...),
+    /// for models whose loss has more than the reconstruction.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub terms: BTreeMap<String, f64>,
 }
 
 /// How a run ended (or where it stands), as `summary.json` says.
@@ -220,12 +225,28 @@ impl RunDir {
 
     /// Writes `history.csv`.
     pub fn write_history(&self, rows: &[HistoryRow]) -> Result<()> {
-        let mut text = String::from("epoch,train_loss,valid_loss,seconds,samples_per_sec\n");
+        let extra: Vec<&String> = rows
+            .first()
+            .map(|r| r.terms.keys().collect())
+            .unwrap_or_default();
+        let mut text = String::from("epoch,train_loss,valid_loss,seconds,samples_per_sec");
+        for name in &extra {
+            text.push(',');
+            text.push_str(name);
+        }
+        text.push('\n');
         for r in rows {
             text.push_str(&format!(
-                "{},{:.6},{:.6},{:.3},{:.1}\n",
+                "{},{:.6},{:.6},{:.3},{:.1}",
                 r.epoch, r.train_loss, r.valid_loss, r.seconds, r.samples_per_sec
             ));
+            for name in &extra {
+                text.push_str(&format!(
+                    ",{:.6}",
+                    r.terms.get(*name).copied().unwrap_or(f64::NAN)
+                ));
+            }
+            text.push('\n');
         }
         write_atomic(&self.history_path(), text.as_bytes())
     }
@@ -234,8 +255,9 @@ impl RunDir {
     pub fn read_history(&self) -> Result<Vec<HistoryRow>> {
         let path = self.history_path();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        text.lines()
-            .skip(1)
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        lines
             .filter(|l| !l.trim().is_empty())
             .enumerate()
             .map(|(i, line)| {
@@ -243,10 +265,10 @@ impl RunDir {
                     .split(',')
                     .filter_map(|v| v.trim().parse().ok())
                     .collect();
-                if f.len() != 5 {
+                if f.len() != header.len() || f.len() < 5 {
                     return Err(Error::data(
                         &path,
-                        format!("line {}: expected 5 numbers", i + 2),
+                        format!("line {}: expected {} numbers", i + 2, header.len().max(5)),
                     ));
                 }
                 Ok(HistoryRow {
@@ -255,6 +277,11 @@ impl RunDir {
                     valid_loss: f[2],
                     seconds: f[3],
                     samples_per_sec: f[4],
+                    terms: header[5..]
+                        .iter()
+                        .zip(&f[5..])
+                        .map(|(k, v)| (k.to_string(), *v))
+                        .collect(),
                 })
             })
             .collect()
@@ -358,6 +385,7 @@ mod tests {
             valid_loss: 0.125,
             seconds: 1.5,
             samples_per_sec: 1000.0,
+            terms: [("train_kl".to_string(), 0.5)].into(),
         }];
         run.write_history(&rows).unwrap();
         assert_eq!(run.read_history().unwrap(), rows);

@@ -6,16 +6,20 @@
 //! model offering `encode`, `decode_logits` and `output_activation`, then add one variant
 //! to [`ModelConfig`] and one to [`Autoencoder`] and fill in the `match` arms below.
 
+pub mod corruption;
 pub mod dense;
 pub mod layers;
+pub mod regularizers;
 
 pub use dense::{DenseAutoencoder, DenseConfig};
 pub use layers::{Activation, WeightInit};
 
 use crate::data::SampleShape;
 use crate::error::{Error, Result};
+use crate::loss::ReconstructionLoss;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use corruption::CorruptionConfig;
 use serde::{Deserialize, Serialize};
 
 /// The `[model]` table of a config: which family, and its settings.
@@ -24,34 +28,76 @@ use serde::{Deserialize, Serialize};
 pub enum ModelConfig {
     /// A dense (fully connected) autoencoder, shallow or deep.
     Dense(DenseConfig),
+    /// A dense autoencoder with a sparsity penalty (`[model.sparsity]` required).
+    Sparse(DenseConfig),
+    /// A dense autoencoder with the contractive penalty (`[model.contractive]` required).
+    Contractive(DenseConfig),
+    /// A dense autoencoder trained on corrupted inputs (`[model.corruption]` required).
+    Denoising(DenseConfig),
 }
 
 impl ModelConfig {
     /// Checks the settings on their own (without the data).
     pub fn validate(&self) -> Result<(), String> {
+        let (config, required) = match self {
+            ModelConfig::Dense(config) => (config, None),
+            ModelConfig::Sparse(config) => {
+                (config, config.sparsity.is_none().then_some("sparsity"))
+            }
+            ModelConfig::Contractive(config) => (
+                config,
+                config.contractive.is_none().then_some("contractive"),
+            ),
+            ModelConfig::Denoising(config) => {
+                (config, config.corruption.is_none().then_some("corruption"))
+            }
+        };
+        if let Some(table) = required {
+            return Err(format!(
+                "model: kind = \"{}\" needs a [model.{table}] table (see the README's family table)",
+                self.kind_name()
+            ));
+        }
+        config.validate()
+    }
+
+    /// The dense settings, for the families built on the dense model.
+    fn dense(&self) -> &DenseConfig {
         match self {
-            ModelConfig::Dense(config) => config.validate(),
+            ModelConfig::Dense(config)
+            | ModelConfig::Sparse(config)
+            | ModelConfig::Contractive(config)
+            | ModelConfig::Denoising(config) => config,
         }
     }
 
     /// The activation of the model's output layer.
     pub fn output_activation(&self) -> Activation {
-        match self {
-            ModelConfig::Dense(config) => config.output_activation,
-        }
+        self.dense().output_activation
+    }
+
+    /// How training inputs are corrupted, for denoising models.
+    pub fn corruption(&self) -> Option<&CorruptionConfig> {
+        self.dense().corruption.as_ref()
     }
 
     /// The family's name, as written in configs.
     pub fn kind_name(&self) -> &'static str {
         match self {
             ModelConfig::Dense(_) => "dense",
+            ModelConfig::Sparse(_) => "sparse",
+            ModelConfig::Contractive(_) => "contractive",
+            ModelConfig::Denoising(_) => "denoising",
         }
     }
 
     /// Builds the model for samples of `shape`, checking that the config fits the data.
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Autoencoder> {
         match self {
-            ModelConfig::Dense(config) => {
+            ModelConfig::Dense(config)
+            | ModelConfig::Sparse(config)
+            | ModelConfig::Contractive(config)
+            | ModelConfig::Denoising(config) => {
                 if let Some(input) = config.input
                     && input != shape.len()
                 {
@@ -75,6 +121,34 @@ impl ModelConfig {
 pub enum Autoencoder {
     /// See [`DenseAutoencoder`].
     Dense(DenseAutoencoder),
+}
+
+/// A batch's training loss and its named parts (reconstruction, penalties, KL...).
+#[derive(Debug, Clone)]
+pub struct LossParts {
+    /// What is minimised: the sum of the parts.
+    pub total: Tensor<1>,
+    /// The parts by name, when there is more than the reconstruction.
+    pub terms: Vec<(&'static str, Tensor<1>)>,
+}
+
+impl LossParts {
+    /// A loss that is the reconstruction alone.
+    pub fn new(reconstruction: Tensor<1>) -> Self {
+        Self {
+            total: reconstruction,
+            terms: Vec::new(),
+        }
+    }
+
+    /// Adds a named term to the total.
+    pub fn add(&mut self, name: &'static str, term: Tensor<1>) {
+        if self.terms.is_empty() {
+            self.terms.push(("reconstruction", self.total.clone()));
+        }
+        self.total = self.total.clone() + term.clone();
+        self.terms.push((name, term));
+    }
 }
 
 /// What one forward pass gives: the code and the output's pre-activation values.
@@ -105,6 +179,29 @@ impl Autoencoder {
     pub fn output_activation(&self) -> Activation {
         match self {
             Autoencoder::Dense(model) => model.output_activation(),
+        }
+    }
+
+    /// The training loss of a batch: `input` (possibly corrupted) against `target`.
+    pub fn loss_parts(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        loss: ReconstructionLoss,
+    ) -> LossParts {
+        match self {
+            Autoencoder::Dense(model) => model.loss_parts(input, target, loss),
+        }
+    }
+
+    /// Mean squared Frobenius norm of the encoder's Jacobian over a batch, when the family
+    /// can compute it (exact or estimated).
+    pub fn jacobian_norm(&self, x: Tensor<2>) -> Option<Tensor<1>> {
+        match self {
+            Autoencoder::Dense(model) => {
+                let code = model.encode(x.clone());
+                Some(model.jacobian_norm(x, code, 16, 1e-2))
+            }
         }
     }
 

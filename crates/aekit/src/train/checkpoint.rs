@@ -25,6 +25,9 @@ pub struct LoopState {
     pub partial_samples: usize,
     /// Training seconds spent so far in the unfinished epoch.
     pub partial_seconds: f64,
+    /// Sums of the loss's parts times batch sizes so far in the unfinished epoch.
+    #[serde(default)]
+    pub partial_terms: std::collections::BTreeMap<String, f64>,
     /// One row per finished epoch.
     pub history: Vec<HistoryRow>,
     /// The best validation loss so far.
@@ -44,6 +47,7 @@ impl LoopState {
             partial_loss_sum: 0.0,
             partial_samples: 0,
             partial_seconds: 0.0,
+            partial_terms: Default::default(),
             history: Vec::new(),
             best_valid_loss: f64::INFINITY,
             best_epoch: 0,

@@ -208,6 +208,22 @@ pub fn epoch_order(samples: usize, seed: u64, epoch: usize, shuffle: bool) -> Ve
     order
 }
 
+/// One training batch: clean samples (the target) and, for denoising models, their
+/// corrupted copy (the input).
+struct Batch {
+    step: usize,
+    clean: Vec<f32>,
+    noisy: Option<Vec<f32>>,
+}
+
+/// The random source of one step's corruption.
+fn step_rng(seed: u64, epoch: usize, step: usize) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (step as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
+}
+
 /// Copies the samples at `indices` into one contiguous batch.
 fn gather(dataset: &Dataset, indices: &[usize]) -> Vec<f32> {
     let mut values = Vec::with_capacity(indices.len() * dataset.shape.len());
@@ -233,7 +249,6 @@ fn run_epochs(
     let tc = &config.train;
     let values_per_sample = train.shape.len();
     let steps = train.len().div_ceil(tc.batch_size);
-    let output = model.output_activation();
     let mut status = RunStatus::Completed;
 
     while state.epochs_done < tc.epochs {
@@ -244,20 +259,31 @@ fn run_epochs(
         progress.start_epoch(epoch, tc.epochs, steps, first_step);
         let mut train_seconds = state.partial_seconds;
 
-        // Batches are assembled on a second thread while the current step computes.
+        // Batches are assembled (and corrupted, for denoising models) on a second thread
+        // while the current step computes.
+        let corruption = config.model.corruption();
         let result = std::thread::scope(|scope| -> Result<()> {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>)>(2);
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
             scope.spawn(move || {
                 for step in first_step..steps {
                     let start = step * tc.batch_size;
                     let indices = &order[start..(start + tc.batch_size).min(order.len())];
-                    if sender.send((step, gather(train, indices))).is_err() {
+                    let clean = gather(train, indices);
+                    // The noise depends only on (seed, epoch, step): a resumed run sees the same.
+                    let noisy = corruption
+                        .map(|c| c.corrupted(&clean, &mut step_rng(tc.seed, epoch, step)));
+                    if sender.send(Batch { step, clean, noisy }).is_err() {
                         break;
                     }
                 }
             });
-            for (step, values) in receiver {
+            for Batch {
+                step,
+                clean: values,
+                noisy,
+            } in receiver
+            {
                 if STOP_REQUESTED.load(Ordering::SeqCst) {
                     state.partial_seconds = train_seconds;
                     let path = checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
@@ -270,12 +296,25 @@ fn run_epochs(
                 }
                 let step_start = Instant::now();
                 let batch = values.len() / values_per_sample;
-                let x = Tensor::<2>::from_data(
+                let target = Tensor::<2>::from_data(
                     TensorData::new(values, [batch, values_per_sample]),
                     autodiff,
                 );
-                let out = model.forward(x.clone());
-                let loss = tc.loss.compute(out.logits, x, output);
+                let input = match noisy {
+                    Some(noisy) => Tensor::<2>::from_data(
+                        TensorData::new(noisy, [batch, values_per_sample]),
+                        autodiff,
+                    ),
+                    None => target.clone(),
+                };
+                let parts = model.loss_parts(input, target, tc.loss);
+                for (name, term) in &parts.terms {
+                    *state
+                        .partial_terms
+                        .entry(format!("train_{name}"))
+                        .or_default() += term.clone().into_scalar::<f32>() as f64 * batch as f64;
+                }
+                let loss = parts.total;
                 let loss_value = loss.clone().into_scalar::<f32>() as f64;
                 if !loss_value.is_finite() {
                     return Err(Error::Training(format!(
@@ -302,14 +341,31 @@ fn run_epochs(
         });
         result?;
 
-        let metrics = eval::evaluate(&model.valid(), valid, plain, tc.batch_size.max(256));
-        let valid_loss = metrics.loss(tc.loss);
+        let (valid_loss, valid_terms) = eval::validation_loss(
+            &model.valid(),
+            valid,
+            plain,
+            tc.batch_size.max(256),
+            tc.loss,
+        );
+        let samples = state.partial_samples.max(1) as f64;
+        let mut terms: std::collections::BTreeMap<String, f64> =
+            std::mem::take(&mut state.partial_terms)
+                .into_iter()
+                .map(|(k, v)| (k, v / samples))
+                .collect();
+        terms.extend(
+            valid_terms
+                .into_iter()
+                .map(|(k, v)| (format!("valid_{k}"), v)),
+        );
         let row = HistoryRow {
             epoch,
-            train_loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
+            train_loss: state.partial_loss_sum / samples,
             valid_loss,
             seconds: epoch_start.elapsed().as_secs_f64() + state.partial_seconds,
             samples_per_sec: state.partial_samples as f64 / train_seconds.max(1e-9),
+            terms,
         };
         if !valid_loss.is_finite() {
             return Err(Error::Training(format!(

@@ -1,6 +1,8 @@
 //! The `[model]` settings of the dense (fully connected) autoencoder.
 
+use crate::models::corruption::CorruptionConfig;
 use crate::models::layers::{Activation, WeightInit};
+use crate::models::regularizers::{ContractiveConfig, SparsityConfig};
 use serde::{Deserialize, Serialize};
 
 /// A dense autoencoder: `input -> hidden... -> code -> mirrored hidden... -> input`.
@@ -37,6 +39,15 @@ pub struct DenseConfig {
     /// empty means `init` everywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layer_init: Vec<WeightInit>,
+    /// A sparsity penalty on one encoder layer (a sparse autoencoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<SparsityConfig>,
+    /// The contractive penalty on the encoder's Jacobian (a contractive autoencoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contractive: Option<ContractiveConfig>,
+    /// Input corruption during training (a denoising autoencoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corruption: Option<CorruptionConfig>,
 }
 
 fn relu() -> Activation {
@@ -85,6 +96,22 @@ impl DenseConfig {
                 self.layer_init.len(),
                 self.weight_layers()
             ));
+        }
+        let encoder_layers = self.hidden.len() + 1;
+        if let Some(sparsity) = &self.sparsity {
+            sparsity.validate(encoder_layers, |layer| {
+                if layer == encoder_layers {
+                    self.code_activation
+                } else {
+                    self.activation
+                }
+            })?;
+        }
+        if let Some(contractive) = &self.contractive {
+            contractive.validate(self.hidden.is_empty())?;
+        }
+        if let Some(corruption) = &self.corruption {
+            corruption.validate()?;
         }
         Ok(())
     }

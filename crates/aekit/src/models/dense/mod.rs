@@ -4,7 +4,10 @@ mod config;
 
 pub use config::DenseConfig;
 
+use crate::loss::ReconstructionLoss;
+use crate::models::LossParts;
 use crate::models::layers::Activation;
+use crate::models::regularizers::{self, ContractiveConfig, SparsityConfig};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
@@ -20,6 +23,10 @@ pub struct DenseAutoencoder {
     code_activation: Activation,
     #[module(skip)]
     output_activation: Activation,
+    #[module(skip)]
+    sparsity: Option<SparsityConfig>,
+    #[module(skip)]
+    contractive: Option<ContractiveConfig>,
 }
 
 impl DenseConfig {
@@ -52,6 +59,8 @@ impl DenseConfig {
             activation: self.activation,
             code_activation: self.code_activation,
             output_activation: self.output_activation,
+            sparsity: self.sparsity.clone(),
+            contractive: self.contractive.clone(),
         }
     }
 }
@@ -59,15 +68,86 @@ impl DenseConfig {
 impl DenseAutoencoder {
     /// The code of a batch `[batch, input]` -> `[batch, code]`.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.encode_layers(x)
+            .pop()
+            .expect("an encoder has at least one layer")
+    }
+
+    /// The outputs of every encoder layer, the code last.
+    pub fn encode_layers(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
         let last = self.encoder.len() - 1;
-        self.encoder.iter().enumerate().fold(x, |x, (i, layer)| {
+        let mut outputs: Vec<Tensor<2>> = Vec::with_capacity(self.encoder.len());
+        for (i, layer) in self.encoder.iter().enumerate() {
             let activation = if i == last {
                 self.code_activation
             } else {
                 self.activation
             };
-            activation.forward(layer.forward(x))
-        })
+            let input = outputs.last().cloned().unwrap_or_else(|| x.clone());
+            outputs.push(activation.forward(layer.forward(input)));
+        }
+        outputs
+    }
+
+    /// The mean over the batch of `||J_f(x)||_F^2`, the squared Frobenius norm of the
+    /// encoder's Jacobian: exact for a one-layer encoder, else a finite-difference estimate
+    /// over `directions` random directions.
+    pub fn jacobian_norm(
+        &self,
+        x: Tensor<2>,
+        code: Tensor<2>,
+        directions: usize,
+        step: f64,
+    ) -> Tensor<1> {
+        if self.encoder.len() == 1
+            && let Some(norm) = regularizers::exact_jacobian_norm(
+                self.code_activation,
+                self.encoder[0].weight.val(),
+                code.clone(),
+            )
+        {
+            return norm;
+        }
+        regularizers::finite_difference_jacobian_norm(|x| self.encode(x), x, code, directions, step)
+    }
+
+    /// The training loss of a batch and its parts: reconstruction plus the configured
+    /// penalties. `input` may be corrupted; `target` is clean.
+    pub fn loss_parts(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        loss: ReconstructionLoss,
+    ) -> LossParts {
+        let activations = self.encode_layers(input.clone());
+        let code = activations
+            .last()
+            .expect("an encoder has at least one layer")
+            .clone();
+        let logits = self.decode_logits(code.clone());
+        let mut parts = LossParts::new(loss.compute(logits, target, self.output_activation));
+        if let Some(sparsity) = &self.sparsity {
+            let layer = sparsity.layer.unwrap_or(activations.len());
+            parts.add(
+                sparsity.term_name(),
+                sparsity.penalty(activations[layer - 1].clone()),
+            );
+        }
+        if let Some(contractive) = &self.contractive {
+            let norm = if contractive.uses_exact(self.encoder.len() == 1) {
+                self.jacobian_norm(input, code, 1, contractive.step)
+            } else {
+                regularizers::finite_difference_jacobian_norm(
+                    |x| self.encode(x),
+                    input,
+                    code,
+                    contractive.directions,
+                    contractive.step,
+                )
+            };
+            parts.add("contractive_penalty", norm.mul_scalar(contractive.lambda));
+        }
+        parts
     }
 
     /// The output layer's pre-activation values for a batch of codes: `[batch, input]`.
