@@ -13,6 +13,27 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Samples given as consecutive rows of `width` values, as a `[rows, width]` tensor.
+pub fn rows_tensor(values: Vec<f32>, width: usize, device: &Device) -> Tensor<2> {
+    let rows = values.len() / width.max(1);
+    Tensor::<2>::from_data(TensorData::new(values, [rows, width]), device)
+}
+
+/// `data` in consecutive batches of at most `batch` samples: each batch's sample range and
+/// its samples as a tensor on `device`.
+pub fn batches<'a>(
+    data: &'a Dataset,
+    batch: usize,
+    device: &'a Device,
+) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor<2>)> + 'a {
+    let n = data.shape.len();
+    (0..data.len()).step_by(batch.max(1)).map(move |start| {
+        let end = (start + batch.max(1)).min(data.len());
+        let x = rows_tensor(data.values[start * n..end * n].to_vec(), n, device);
+        (start..end, x)
+    })
+}
+
 /// Reconstruction metrics of `model` (on a plain device) over all of `data`.
 pub fn evaluate(
     model: &Autoencoder,
@@ -21,12 +42,8 @@ pub fn evaluate(
     batch: usize,
 ) -> ReconstructionMetrics {
     let mut totals = ReconstructionTotals::default();
-    let n = data.shape.len();
     let output = model.output_activation();
-    for start in (0..data.len()).step_by(batch.max(1)) {
-        let end = (start + batch).min(data.len());
-        let values = data.values[start * n..end * n].to_vec();
-        let x = Tensor::<2>::from_data(TensorData::new(values, [end - start, n]), device);
+    for (_, x) in batches(data, batch, device) {
         let logits = model.forward(x.clone()).logits;
         totals.add_batch(logits, x, output);
     }
@@ -42,16 +59,10 @@ pub fn validation_loss(
     batch: usize,
     loss: ReconstructionLoss,
 ) -> (f64, Vec<(String, f64)>) {
-    let n = data.shape.len();
     let mut total = 0.0;
     let mut terms: Vec<(String, f64)> = Vec::new();
-    for start in (0..data.len()).step_by(batch.max(1)) {
-        let end = (start + batch).min(data.len());
-        let size = (end - start) as f64;
-        let x = Tensor::<2>::from_data(
-            TensorData::new(data.values[start * n..end * n].to_vec(), [end - start, n]),
-            device,
-        );
+    for (range, x) in batches(data, batch, device) {
+        let size = range.len() as f64;
         let parts = model.loss_parts(x.clone(), x, loss);
         total += parts.total.into_scalar::<f32>() as f64 * size;
         for (i, (name, term)) in parts.terms.into_iter().enumerate() {
@@ -116,30 +127,21 @@ pub struct DenoisingReport {
 
 /// Code statistics of `model` over `data`.
 pub fn code_stats(model: &Autoencoder, data: &Dataset, device: &Device, batch: usize) -> CodeStats {
-    let n = data.shape.len();
     let (mut sum, mut active, mut count, mut units) = (0.0f64, 0usize, 0usize, 0usize);
-    for start in (0..data.len()).step_by(batch.max(1)) {
-        let end = (start + batch).min(data.len());
-        let x = Tensor::<2>::from_data(
-            TensorData::new(data.values[start * n..end * n].to_vec(), [end - start, n]),
-            device,
-        );
+    for (range, x) in batches(data, batch, device) {
         let code = model
             .encode(x)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();
-        units = code.len() / (end - start).max(1);
+        units = code.len() / range.len().max(1);
         sum += code.iter().map(|&v| v as f64).sum::<f64>();
         active += code.iter().filter(|v| v.abs() > 1e-3).count();
         count += code.len();
     }
     let jacobian_norm = {
         let subset = data.take(1000);
-        let x = Tensor::<2>::from_data(
-            TensorData::new(subset.values.clone(), [subset.len(), n]),
-            device,
-        );
+        let x = rows_tensor(subset.values, data.shape.len(), device);
         model
             .jacobian_norm(x)
             .map(|t| t.into_scalar::<f32>() as f64)
@@ -176,7 +178,7 @@ pub fn denoising_report(
         let end = (start + batch).min(data.len());
         let clean = &data.values[start * n..end * n];
         let noisy = corruption.corrupted(clean, &mut rng);
-        let x = Tensor::<2>::from_data(TensorData::new(noisy.clone(), [end - start, n]), device);
+        let x = rows_tensor(noisy.clone(), n, device);
         let denoised = model
             .reconstruct(x)
             .into_data()

@@ -5,7 +5,7 @@ use crate::data::{Dataset, SampleShape};
 use crate::error::{Error, Result};
 use crate::models::Autoencoder;
 use crate::run_dir::HistoryRow;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -97,10 +97,7 @@ fn draw_loss_curves(
 /// Reconstructions of `samples` by `model` (on a plain device), as rows of values.
 pub fn reconstruct_values(model: &Autoencoder, samples: &Dataset, device: &Device) -> Vec<f32> {
     let n = samples.shape.len();
-    let x = Tensor::<2>::from_data(
-        TensorData::new(samples.values.clone(), [samples.len(), n]),
-        device,
-    );
+    let x = crate::eval::rows_tensor(samples.values.clone(), n, device);
     model
         .reconstruct(x)
         .into_data()
