@@ -65,6 +65,12 @@ enum Command {
         /// instead of the run's validation split.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// For VAEs: also estimate -log p(x) by importance sampling with this many samples.
+        #[arg(long, value_name = "K")]
+        iw_samples: Option<usize>,
+        /// Data samples the importance-weighted estimate uses (it costs K decoder passes each).
+        #[arg(long, default_value_t = 10000, requires = "iw_samples")]
+        iw_limit: usize,
         #[command(flatten)]
         compute: Compute,
     },
@@ -224,9 +230,16 @@ fn run(command: Command) -> anyhow::Result<()> {
                 outcome.run.reconstructions_path().display()
             );
         }
-        Command::Eval { run, data, compute } => {
+        Command::Eval {
+            run,
+            data,
+            iw_samples,
+            iw_limit,
+            compute,
+        } => {
             setup(&compute)?;
-            let report = aekit::eval::evaluate_run(&run, data.as_deref(), compute.device)?;
+            let iw = iw_samples.map(|k| (k, iw_limit));
+            let report = aekit::eval::evaluate_run(&run, data.as_deref(), iw, compute.device)?;
             println!("{report}");
         }
         Command::Reconstruct {

@@ -98,6 +98,20 @@ pub struct EvalReport {
     /// For denoising models: how much cleaner the reconstructions of corrupted inputs are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denoising: Option<DenoisingReport>,
+    /// For VAEs with `--iw-samples k`: the importance-weighted estimate of `-log p(x)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iw_nll: Option<ImportanceWeightedNll>,
+}
+
+/// The importance-weighted estimate of the negative log-likelihood (nats per sample).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImportanceWeightedNll {
+    /// Importance samples per data sample.
+    pub k: usize,
+    /// Data samples it was computed on.
+    pub samples: usize,
+    /// Mean estimate of `-log p(x)` in nats.
+    pub nll: f64,
 }
 
 /// Statistics of a model's code over a data set.
@@ -221,6 +235,13 @@ impl std::fmt::Display for EvalReport {
         if let Some(j) = c.jacobian_norm {
             write!(f, "\nJacobian: mean ||J_f(x)||_F^2 = {j:.4}")?;
         }
+        if let Some(iw) = &self.iw_nll {
+            write!(
+                f,
+                "\nIW NLL:   {:.2} nats (k = {}, {} samples)",
+                iw.nll, iw.k, iw.samples
+            )?;
+        }
         if let Some(d) = &self.denoising {
             write!(
                 f,
@@ -239,6 +260,7 @@ impl std::fmt::Display for EvalReport {
 pub fn evaluate_run(
     run_path: &Path,
     data_path: Option<&Path>,
+    iw: Option<(usize, usize)>,
     choice: DeviceChoice,
 ) -> Result<EvalReport> {
     let run = RunDir::open(run_path)?;
@@ -268,6 +290,30 @@ pub fn evaluate_run(
             .model
             .corruption()
             .map(|c| denoising_report(&model, &data, c, &plain, 1000)),
+        iw_nll: match (iw, &model) {
+            (None, _) => None,
+            (Some((k, limit)), Autoencoder::Vae(vae)) => {
+                let subset = data.take(limit);
+                let mut total = 0.0;
+                for (_, x) in batches(&subset, 100, &plain) {
+                    total += vae
+                        .importance_weighted_nll(x, k.max(1), config.train.loss)
+                        .iter()
+                        .sum::<f64>();
+                }
+                Some(ImportanceWeightedNll {
+                    k,
+                    samples: subset.len(),
+                    nll: total / subset.len().max(1) as f64,
+                })
+            }
+            (Some(_), _) => {
+                return Err(crate::Error::run(
+                    run.path(),
+                    "--iw-samples needs a variational model (kind = \"vae\")",
+                ));
+            }
+        },
     };
     run_dir::write_json(&run.path().join("eval.json"), &report)?;
     Ok(report)

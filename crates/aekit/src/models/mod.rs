@@ -10,9 +10,11 @@ pub mod corruption;
 pub mod dense;
 pub mod layers;
 pub mod regularizers;
+pub mod vae;
 
 pub use dense::{DenseAutoencoder, DenseConfig};
 pub use layers::{Activation, WeightInit};
+pub use vae::{Vae, VaeConfig};
 
 use crate::data::SampleShape;
 use crate::error::{Error, Result};
@@ -34,12 +36,15 @@ pub enum ModelConfig {
     Contractive(DenseConfig),
     /// A dense autoencoder trained on corrupted inputs (`[model.corruption]` required).
     Denoising(DenseConfig),
+    /// A variational autoencoder.
+    Vae(VaeConfig),
 }
 
 impl ModelConfig {
     /// Checks the settings on their own (without the data).
     pub fn validate(&self) -> Result<(), String> {
         let (config, required) = match self {
+            ModelConfig::Vae(config) => return config.validate(),
             ModelConfig::Dense(config) => (config, None),
             ModelConfig::Sparse(config) => {
                 (config, config.sparsity.is_none().then_some("sparsity"))
@@ -62,23 +67,34 @@ impl ModelConfig {
     }
 
     /// The dense settings, for the families built on the dense model.
-    fn dense(&self) -> &DenseConfig {
+    fn dense(&self) -> Option<&DenseConfig> {
         match self {
             ModelConfig::Dense(config)
             | ModelConfig::Sparse(config)
             | ModelConfig::Contractive(config)
-            | ModelConfig::Denoising(config) => config,
+            | ModelConfig::Denoising(config) => Some(config),
+            ModelConfig::Vae(_) => None,
         }
     }
 
     /// The activation of the model's output layer.
     pub fn output_activation(&self) -> Activation {
-        self.dense().output_activation
+        match self {
+            ModelConfig::Vae(config) => config.output_activation,
+            other => other.dense().expect("a dense family").output_activation,
+        }
     }
 
     /// How training inputs are corrupted, for denoising models.
     pub fn corruption(&self) -> Option<&CorruptionConfig> {
-        self.dense().corruption.as_ref()
+        self.dense().and_then(|config| config.corruption.as_ref())
+    }
+
+    /// Prepares `model` for training epoch `epoch` (from 1): schedules such as KL warm-up.
+    pub fn begin_epoch(&self, model: &mut Autoencoder, epoch: usize) {
+        if let (ModelConfig::Vae(config), Autoencoder::Vae(vae)) = (self, model) {
+            vae.set_kl_weight(config.kl_weight(epoch));
+        }
     }
 
     /// The family's name, as written in configs.
@@ -88,39 +104,49 @@ impl ModelConfig {
             ModelConfig::Sparse(_) => "sparse",
             ModelConfig::Contractive(_) => "contractive",
             ModelConfig::Denoising(_) => "denoising",
+            ModelConfig::Vae(_) => "vae",
         }
     }
 
     /// Builds the model for samples of `shape`, checking that the config fits the data.
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Autoencoder> {
-        match self {
-            ModelConfig::Dense(config)
-            | ModelConfig::Sparse(config)
-            | ModelConfig::Contractive(config)
-            | ModelConfig::Denoising(config) => {
-                if let Some(input) = config.input
-                    && input != shape.len()
-                {
-                    return Err(Error::config(
-                        "model.input",
-                        format!(
-                            "the model's input size is {input}, but the data's samples have \
-                             {} values ({shape})",
-                            shape.len()
-                        ),
-                    ));
-                }
-                Ok(Autoencoder::Dense(config.init(shape.len(), device)))
-            }
+        let stated_input = match self {
+            ModelConfig::Vae(config) => config.input,
+            other => other.dense().expect("a dense family").input,
+        };
+        if let Some(input) = stated_input
+            && input != shape.len()
+        {
+            return Err(Error::config(
+                "model.input",
+                format!(
+                    "the model's input size is {input}, but the data's samples have {} values ({shape})",
+                    shape.len()
+                ),
+            ));
         }
+        Ok(match self {
+            ModelConfig::Vae(config) => Autoencoder::Vae(config.init(shape.len(), device)),
+            other => Autoencoder::Dense(
+                other
+                    .dense()
+                    .expect("a dense family")
+                    .init(shape.len(), device),
+            ),
+        })
     }
 }
 
 /// A built autoencoder of any family.
+// One model exists per run and it is moved, not copied, in bulk: the size difference of the
+// variants costs nothing worth boxing for (and Burn's Module derive takes the types as they are).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Autoencoder {
     /// See [`DenseAutoencoder`].
     Dense(DenseAutoencoder),
+    /// See [`Vae`].
+    Vae(Vae),
 }
 
 /// A batch's training loss and its named parts (reconstruction, penalties, KL...).
@@ -165,6 +191,7 @@ impl Autoencoder {
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Autoencoder::Dense(model) => model.encode(x),
+            Autoencoder::Vae(model) => model.encode(x),
         }
     }
 
@@ -172,6 +199,7 @@ impl Autoencoder {
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         match self {
             Autoencoder::Dense(model) => model.decode_logits(code),
+            Autoencoder::Vae(model) => model.decode_logits(code),
         }
     }
 
@@ -179,6 +207,7 @@ impl Autoencoder {
     pub fn output_activation(&self) -> Activation {
         match self {
             Autoencoder::Dense(model) => model.output_activation(),
+            Autoencoder::Vae(model) => model.output_activation(),
         }
     }
 
@@ -191,6 +220,7 @@ impl Autoencoder {
     ) -> LossParts {
         match self {
             Autoencoder::Dense(model) => model.loss_parts(input, target, loss),
+            Autoencoder::Vae(model) => model.loss_parts(input, target, loss),
         }
     }
 
@@ -201,6 +231,16 @@ impl Autoencoder {
             Autoencoder::Dense(model) => {
                 let code = model.encode(x.clone());
                 Some(model.jacobian_norm(x, code, 16, 1e-2))
+            }
+            Autoencoder::Vae(model) => {
+                let code = model.encode(x.clone());
+                Some(regularizers::finite_difference_jacobian_norm(
+                    |x| model.encode(x),
+                    x,
+                    code,
+                    16,
+                    1e-2,
+                ))
             }
         }
     }

@@ -256,6 +256,10 @@ fn run_epochs(
         let epoch_start = Instant::now();
         let order = epoch_order(train.len(), tc.seed, epoch, tc.shuffle);
         let first_step = state.step_in_epoch;
+        // Random draws (VAE sampling, Jacobian estimates) depend on (seed, epoch) only, so a
+        // run resumed at an epoch boundary draws what the uninterrupted run drew.
+        autodiff.seed(tc.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        config.model.begin_epoch(model, epoch);
         progress.start_epoch(epoch, tc.epochs, steps, first_step);
         let mut train_seconds = state.partial_seconds;
 
