@@ -96,6 +96,20 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The PCA baseline: fit on a data set's training split, report reconstruction on its
+    /// test split (or the training split when it has none).
+    #[command(
+        after_help = "Examples:\n  aekit pca ../shared/data/mnist --components 30\n  aekit pca shapes --components 16"
+    )]
+    Pca {
+        /// A data folder or file, or `shapes`.
+        data: PathBuf,
+        /// Number of principal components (the code size to compare with).
+        #[arg(long, default_value_t = 32)]
+        components: usize,
+        #[command(flatten)]
+        compute: Compute,
+    },
     /// Fetch or describe data sets.
     Data {
         #[command(subcommand)]
@@ -257,6 +271,32 @@ fn run(command: Command) -> anyhow::Result<()> {
                 "wrote {} ({drawn} originals above their reconstructions)",
                 out.display()
             );
+        }
+        Command::Pca {
+            data,
+            components,
+            compute,
+        } => {
+            setup(&compute)?;
+            let device = aekit::device::plain_device(compute.device)?;
+            let (train, test) = aekit::data::config::load_dataset_path(&data, false)?;
+            let pca = aekit::pca::fit(&train, components, &device)?;
+            let split = if test.is_some() { "test" } else { "training" };
+            let m = pca.metrics(test.as_ref().unwrap_or(&train), &device);
+            println!(
+                "PCA with {components} components, fitted on {} training samples, on the {split} split ({} samples):",
+                train.len(),
+                m.samples
+            );
+            println!(
+                "MSE:      {:.6} per value, {:.4} per sample",
+                m.mse, m.squared_error_per_sample
+            );
+            println!(
+                "BCE:      {:.6} per value (reconstructions clipped into (0, 1))",
+                m.bce
+            );
+            println!("PSNR:     {:.2} dB", m.psnr);
         }
         Command::Data { command } => match command {
             DataCommand::Fetch {

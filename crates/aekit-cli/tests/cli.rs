@@ -440,3 +440,27 @@ fn every_shipped_config_trains() {
     }
     assert!(count >= 2, "configs/ holds the shipped configs");
 }
+
+#[test]
+fn pca_baseline_reports_reconstruction_on_the_test_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = aekit(tmp.path(), &["pca", "shapes", "--components", "16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("16 components") && text.contains("test split"),
+        "{text}"
+    );
+    let per_sample: f64 = text
+        .lines()
+        .find(|l| l.starts_with("MSE:"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(per_sample > 0.0 && per_sample < 100.0, "{per_sample}");
+    assert_clean_error(
+        &aekit(tmp.path(), &["pca", "shapes", "--components", "5000"]),
+        "--components",
+    );
+}

@@ -25,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod loss;
 pub mod models;
+pub mod pca;
 pub mod plots;
 pub mod reconstruct;
 pub mod run_dir;
