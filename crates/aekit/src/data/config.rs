@@ -56,6 +56,33 @@ pub struct DataConfig {
     pub samples: usize,
     /// Shapes: the side of the square images in pixels.
     pub size: usize,
+    /// `dynamic`: every time a training sample is used, each value `v` in [0, 1] is replaced
+    /// by a draw from Bernoulli(v) (and the validation split once, with a fixed seed), as in
+    /// the VAE literature's "dynamically binarised MNIST". `none` (default): values as loaded.
+    pub binarize: Binarize,
+}
+
+/// Whether samples are binarised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binarize {
+    /// Values as loaded.
+    #[default]
+    None,
+    /// A fresh Bernoulli draw per value at every use (the validation split drawn once).
+    Dynamic,
+}
+
+/// Replaces each value `v` (clamped to [0, 1]) by 1 with probability `v`, else 0.
+pub fn binarize_in_place(values: &mut [f32], rng: &mut rand::rngs::StdRng) {
+    use rand::Rng;
+    for v in values {
+        *v = if rng.random::<f32>() < v.clamp(0.0, 1.0) {
+            1.0
+        } else {
+            0.0
+        };
+    }
 }
 
 impl Default for DataConfig {
@@ -74,6 +101,7 @@ impl Default for DataConfig {
             has_header: true,
             samples: 6000,
             size: 28,
+            binarize: Binarize::None,
         }
     }
 }
@@ -297,10 +325,16 @@ pub fn load_splits(config: &DataConfig) -> Result<DataSplits> {
         Some(limit) if limit < train.len() => train.take(limit),
         _ => train,
     };
-    let valid = match config.valid_limit {
+    let mut valid = match config.valid_limit {
         Some(limit) if limit < valid.len() => valid.take(limit),
         _ => valid,
     };
+    if config.binarize == Binarize::Dynamic {
+        // Drawn once, with a seed of its own, so every evaluation sees the same binary set.
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed ^ 0xB1_4A_21_5E);
+        binarize_in_place(&mut valid.values, &mut rng);
+    }
     Ok(DataSplits { train, valid })
 }
 

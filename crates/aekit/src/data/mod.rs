@@ -13,7 +13,7 @@ pub mod info;
 pub mod shapes;
 pub mod table;
 
-pub use config::{DataConfig, DataKind, Validation};
+pub use config::{Binarize, DataConfig, DataKind, Validation};
 
 use crate::error::{Error, Result};
 use rand::SeedableRng;

@@ -266,6 +266,7 @@ fn run_epochs(
         // Batches are assembled (and corrupted, for denoising models) on a second thread
         // while the current step computes.
         let corruption = config.model.corruption();
+        let binarize = config.data.binarize == data::Binarize::Dynamic;
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
@@ -273,7 +274,11 @@ fn run_epochs(
                 for step in first_step..steps {
                     let start = step * tc.batch_size;
                     let indices = &order[start..(start + tc.batch_size).min(order.len())];
-                    let clean = gather(train, indices);
+                    let mut clean = gather(train, indices);
+                    if binarize {
+                        let mut rng = step_rng(tc.seed ^ 0xB1_4A_21_5E, epoch, step);
+                        data::config::binarize_in_place(&mut clean, &mut rng);
+                    }
                     // The noise depends only on (seed, epoch, step): a resumed run sees the same.
                     let noisy = corruption
                         .map(|c| c.corrupted(&clean, &mut step_rng(tc.seed, epoch, step)));
