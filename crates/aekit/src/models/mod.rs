@@ -6,9 +6,11 @@
 //! model offering `encode`, `decode_logits` and `output_activation`, then add one variant
 //! to [`ModelConfig`] and one to [`Autoencoder`] and fill in the `match` arms below.
 
+pub mod conv;
 pub mod dense;
 pub mod layers;
 
+pub use conv::{ConvAutoencoder, ConvConfig};
 pub use dense::{DenseAutoencoder, DenseConfig};
 pub use layers::{Activation, WeightInit};
 
@@ -24,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub enum ModelConfig {
     /// A dense (fully connected) autoencoder, shallow or deep.
     Dense(DenseConfig),
+    /// A convolutional autoencoder for images.
+    Conv(ConvConfig),
 }
 
 impl ModelConfig {
@@ -31,6 +35,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ModelConfig::Dense(config) => config.validate(),
+            ModelConfig::Conv(config) => config.validate(),
         }
     }
 
@@ -38,6 +43,7 @@ impl ModelConfig {
     pub fn output_activation(&self) -> Activation {
         match self {
             ModelConfig::Dense(config) => config.output_activation,
+            ModelConfig::Conv(config) => config.output_activation,
         }
     }
 
@@ -45,6 +51,7 @@ impl ModelConfig {
     pub fn kind_name(&self) -> &'static str {
         match self {
             ModelConfig::Dense(_) => "dense",
+            ModelConfig::Conv(_) => "conv",
         }
     }
 
@@ -66,15 +73,21 @@ impl ModelConfig {
                 }
                 Ok(Autoencoder::Dense(config.init(shape.len(), device)))
             }
+            ModelConfig::Conv(config) => Ok(Autoencoder::Conv(config.init(shape, device)?)),
         }
     }
 }
 
 /// A built autoencoder of any family.
+// There is one model per run, so the variants' different sizes cost nothing worth a `Box`
+// (which Burn's `Module` does not implement).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Autoencoder {
     /// See [`DenseAutoencoder`].
     Dense(DenseAutoencoder),
+    /// See [`ConvAutoencoder`].
+    Conv(ConvAutoencoder),
 }
 
 /// What one forward pass gives: the code and the output's pre-activation values.
@@ -91,6 +104,7 @@ impl Autoencoder {
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Autoencoder::Dense(model) => model.encode(x),
+            Autoencoder::Conv(model) => model.encode(x),
         }
     }
 
@@ -98,6 +112,7 @@ impl Autoencoder {
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         match self {
             Autoencoder::Dense(model) => model.decode_logits(code),
+            Autoencoder::Conv(model) => model.decode_logits(code),
         }
     }
 
@@ -105,6 +120,7 @@ impl Autoencoder {
     pub fn output_activation(&self) -> Activation {
         match self {
             Autoencoder::Dense(model) => model.output_activation(),
+            Autoencoder::Conv(model) => model.output_activation(),
         }
     }
 
