@@ -2,7 +2,8 @@
 //! initialisation schemes, both chosen by name in a config.
 
 use burn::module::Param;
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,72 @@ impl WeightInit {
         }
         layer
     }
+
+    /// A 2D convolution `in_channels -> out_channels` with a square `kernel`, `stride` and
+    /// "same" padding (output size `ceil(size / stride)`, as Keras's `padding="same"`),
+    /// initialised with this scheme: `fan_in = in_channels * kernel^2`,
+    /// `fan_out = out_channels * kernel^2`, as Keras and PyTorch count them.
+    pub fn conv2d(
+        self,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Conv2d {
+        let mut layer = Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Same)
+            .with_initializer(self.initializer())
+            .init(device);
+        if self != WeightInit::TorchDefault {
+            layer.bias = Some(Param::from_tensor(Tensor::zeros([out_channels], device)));
+        }
+        layer
+    }
+
+    /// A transposed 2D convolution `in_channels -> out_channels` with a square `kernel` and
+    /// stride 2 that exactly doubles the height and width (Keras's `Conv2DTranspose` with
+    /// `strides=2, padding="same"`), initialised with this scheme. As in Keras and PyTorch,
+    /// the fans of a transposed convolution are counted from its weight's layout:
+    /// `fan_in = out_channels * kernel^2`, `fan_out = in_channels * kernel^2`.
+    pub fn conv_transpose2d_x2(
+        self,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        device: &Device,
+    ) -> ConvTranspose2d {
+        // Output size (in - 1) * 2 - 2 * padding + kernel + padding_out; 2 * in wants
+        // 2 * padding - padding_out = kernel - 2.
+        let (padding, padding_out) = if kernel % 2 == 1 {
+            ((kernel - 1) / 2, 1)
+        } else {
+            ((kernel - 2) / 2, 0)
+        };
+        let mut layer = ConvTranspose2dConfig::new([in_channels, out_channels], [kernel, kernel])
+            .with_stride([2, 2])
+            .with_padding([padding, padding])
+            .with_padding_out([padding_out, padding_out])
+            .init(device);
+        // Burn gives a transposed convolution's initializer no fan_out (Glorot needs one), so
+        // the weights are drawn here with both fans.
+        let fan_in = out_channels * kernel * kernel;
+        let fan_out = in_channels * kernel * kernel;
+        let initializer = self.initializer();
+        layer.weight = initializer.init_with(
+            [in_channels, out_channels, kernel, kernel],
+            Some(fan_in),
+            Some(fan_out),
+            device,
+        );
+        layer.bias = Some(if self == WeightInit::TorchDefault {
+            initializer.init_with([out_channels], Some(fan_in), Some(fan_out), device)
+        } else {
+            Param::from_tensor(Tensor::zeros([out_channels], device))
+        });
+        layer
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +205,52 @@ mod tests {
             .try_to_vec::<f32>()
             .unwrap();
         assert!(bias.iter().all(|&b| b == 0.0));
+    }
+
+    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn conv_layers_use_glorot_fans_and_zero_biases() {
+        let device = Device::flex();
+        let conv = WeightInit::GlorotUniform.conv2d(8, 16, 3, 1, &device);
+        assert_eq!(conv.weight.dims(), [16, 8, 3, 3]);
+        let bound = (6.0f32 / ((8.0 + 16.0) * 9.0)).sqrt();
+        let weights = values(conv.weight.val());
+        assert!(weights.iter().all(|w| w.abs() <= bound));
+        assert!(weights.iter().any(|w| w.abs() > 0.5 * bound));
+        assert!(values(conv.bias.unwrap().val()).iter().all(|&b| b == 0.0));
+
+        let up = WeightInit::GlorotUniform.conv_transpose2d_x2(8, 4, 3, &device);
+        assert_eq!(up.weight.dims(), [8, 4, 3, 3]);
+        let bound = (6.0f32 / ((8.0 + 4.0) * 9.0)).sqrt();
+        let weights = values(up.weight.val());
+        assert!(weights.iter().all(|w| w.abs() <= bound));
+        assert!(weights.iter().any(|w| w.abs() > 0.5 * bound));
+        assert!(values(up.bias.unwrap().val()).iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn conv_layers_keep_or_double_the_size() {
+        let device = Device::flex();
+        for kernel in [1, 2, 3, 4, 5] {
+            let x = Tensor::<4>::ones([2, 3, 7, 10], &device);
+            let same = WeightInit::KaimingNormal.conv2d(3, 5, kernel, 1, &device);
+            assert_eq!(
+                same.forward(x.clone()).dims(),
+                [2, 5, 7, 10],
+                "kernel {kernel}"
+            );
+            let strided = WeightInit::TorchDefault.conv2d(3, 5, kernel, 2, &device);
+            assert_eq!(
+                strided.forward(x.clone()).dims(),
+                [2, 5, 4, 5],
+                "kernel {kernel}"
+            );
+            let up = WeightInit::GlorotNormal.conv_transpose2d_x2(3, 5, kernel, &device);
+            assert_eq!(up.forward(x).dims(), [2, 5, 14, 20], "kernel {kernel}");
+        }
     }
 
     #[test]

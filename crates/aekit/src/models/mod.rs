@@ -6,12 +6,14 @@
 //! model offering `encode`, `decode_logits` and `output_activation`, then add one variant
 //! to [`ModelConfig`] and one to [`Autoencoder`] and fill in the `match` arms below.
 
+pub mod conv;
 pub mod corruption;
 pub mod dense;
 pub mod layers;
 pub mod regularizers;
 pub mod vae;
 
+pub use conv::{ConvAutoencoder, ConvConfig};
 pub use dense::{DenseAutoencoder, DenseConfig};
 pub use layers::{Activation, WeightInit};
 pub use vae::{Vae, VaeConfig};
@@ -36,6 +38,8 @@ pub enum ModelConfig {
     Contractive(DenseConfig),
     /// A dense autoencoder trained on corrupted inputs (`[model.corruption]` required).
     Denoising(DenseConfig),
+    /// A convolutional autoencoder for images.
+    Conv(ConvConfig),
     /// A variational autoencoder.
     Vae(VaeConfig),
 }
@@ -45,6 +49,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), String> {
         let (config, required) = match self {
             ModelConfig::Vae(config) => return config.validate(),
+            ModelConfig::Conv(config) => return config.validate(),
             ModelConfig::Dense(config) => (config, None),
             ModelConfig::Sparse(config) => {
                 (config, config.sparsity.is_none().then_some("sparsity"))
@@ -73,7 +78,7 @@ impl ModelConfig {
             | ModelConfig::Sparse(config)
             | ModelConfig::Contractive(config)
             | ModelConfig::Denoising(config) => Some(config),
-            ModelConfig::Vae(_) => None,
+            ModelConfig::Vae(_) | ModelConfig::Conv(_) => None,
         }
     }
 
@@ -81,13 +86,17 @@ impl ModelConfig {
     pub fn output_activation(&self) -> Activation {
         match self {
             ModelConfig::Vae(config) => config.output_activation,
+            ModelConfig::Conv(config) => config.output_activation,
             other => other.dense().expect("a dense family").output_activation,
         }
     }
 
     /// How training inputs are corrupted, for denoising models.
     pub fn corruption(&self) -> Option<&CorruptionConfig> {
-        self.dense().and_then(|config| config.corruption.as_ref())
+        match self {
+            ModelConfig::Conv(config) => config.corruption.as_ref(),
+            other => other.dense().and_then(|config| config.corruption.as_ref()),
+        }
     }
 
     /// Prepares `model` for training epoch `epoch` (from 1): schedules such as KL warm-up.
@@ -105,11 +114,15 @@ impl ModelConfig {
             ModelConfig::Contractive(_) => "contractive",
             ModelConfig::Denoising(_) => "denoising",
             ModelConfig::Vae(_) => "vae",
+            ModelConfig::Conv(_) => "conv",
         }
     }
 
     /// Builds the model for samples of `shape`, checking that the config fits the data.
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Autoencoder> {
+        if let ModelConfig::Conv(config) = self {
+            return Ok(Autoencoder::Conv(config.init(shape, device)?));
+        }
         let stated_input = match self {
             ModelConfig::Vae(config) => config.input,
             other => other.dense().expect("a dense family").input,
@@ -145,6 +158,8 @@ impl ModelConfig {
 pub enum Autoencoder {
     /// See [`DenseAutoencoder`].
     Dense(DenseAutoencoder),
+    /// See [`ConvAutoencoder`].
+    Conv(ConvAutoencoder),
     /// See [`Vae`].
     Vae(Vae),
 }
@@ -192,6 +207,7 @@ impl Autoencoder {
         match self {
             Autoencoder::Dense(model) => model.encode(x),
             Autoencoder::Vae(model) => model.encode(x),
+            Autoencoder::Conv(model) => model.encode(x),
         }
     }
 
@@ -200,6 +216,7 @@ impl Autoencoder {
         match self {
             Autoencoder::Dense(model) => model.decode_logits(code),
             Autoencoder::Vae(model) => model.decode_logits(code),
+            Autoencoder::Conv(model) => model.decode_logits(code),
         }
     }
 
@@ -208,6 +225,7 @@ impl Autoencoder {
         match self {
             Autoencoder::Dense(model) => model.output_activation(),
             Autoencoder::Vae(model) => model.output_activation(),
+            Autoencoder::Conv(model) => model.output_activation(),
         }
     }
 
@@ -221,6 +239,14 @@ impl Autoencoder {
         match self {
             Autoencoder::Dense(model) => model.loss_parts(input, target, loss),
             Autoencoder::Vae(model) => model.loss_parts(input, target, loss),
+            Autoencoder::Conv(model) => {
+                let output = model.output_activation();
+                LossParts::new(loss.compute(
+                    model.decode_logits(model.encode(input)),
+                    target,
+                    output,
+                ))
+            }
         }
     }
 
@@ -232,10 +258,10 @@ impl Autoencoder {
                 let code = model.encode(x.clone());
                 Some(model.jacobian_norm(x, code, 16, 1e-2))
             }
-            Autoencoder::Vae(model) => {
-                let code = model.encode(x.clone());
+            Autoencoder::Vae(_) | Autoencoder::Conv(_) => {
+                let code = self.encode(x.clone());
                 Some(regularizers::finite_difference_jacobian_norm(
-                    |x| model.encode(x),
+                    |x| self.encode(x),
                     x,
                     code,
                     16,

@@ -1,0 +1,228 @@
+//! The convolutional autoencoder: convolution levels that halve the image down to a code of
+//! feature maps, and mirrored levels that double it back to the input's exact size.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+pub use config::{ConvConfig, Downsample, Upsample};
+
+use crate::data::SampleShape;
+use crate::error::Result;
+use crate::models::layers::Activation;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+
+/// The weight layer of a level.
+#[derive(Module, Debug)]
+pub enum LevelLayer {
+    /// A "same"-padded convolution (stride 1, or 2 when it downsamples).
+    Conv(Conv2d),
+    /// A transposed convolution that doubles the height and width.
+    Transposed(ConvTranspose2d),
+}
+
+/// One level: a weight layer, then optional batch norm, the activation and optional dropout.
+#[derive(Module, Debug)]
+pub struct Level {
+    layer: LevelLayer,
+    norm: Option<BatchNorm>,
+    dropout: Option<Dropout>,
+}
+
+impl Level {
+    fn new(layer: LevelLayer, channels: usize, config: &ConvConfig, device: &Device) -> Self {
+        Level {
+            layer,
+            norm: config
+                .batch_norm
+                .then(|| BatchNormConfig::new(channels).init(device)),
+            dropout: (config.dropout > 0.0).then(|| DropoutConfig::new(config.dropout).init()),
+        }
+    }
+
+    /// The weight layer's output, cropped to `size` when given.
+    fn layer_forward(&self, x: Tensor<4>, size: Option<[usize; 2]>) -> Tensor<4> {
+        let x = match &self.layer {
+            LevelLayer::Conv(conv) => conv.forward(x),
+            LevelLayer::Transposed(conv) => conv.forward(x),
+        };
+        match size {
+            Some(size) => crop(x, size),
+            None => x,
+        }
+    }
+
+    /// Batch norm, activation and dropout.
+    fn post(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        let x = match &self.norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
+        let x = activation.forward(x);
+        match &self.dropout {
+            Some(dropout) => dropout.forward(x),
+            None => x,
+        }
+    }
+}
+
+/// A convolutional autoencoder built from a [`ConvConfig`] for one sample shape.
+#[derive(Module, Debug)]
+pub struct ConvAutoencoder {
+    encoder: Vec<Level>,
+    decoder: Vec<Level>,
+    output: Conv2d,
+    /// The input's channels.
+    #[module(skip)]
+    channels: usize,
+    /// Height and width at every encoder level: the input's first, the code's last.
+    #[module(skip)]
+    sizes: Vec<[usize; 2]>,
+    /// Channels of the code's feature maps.
+    #[module(skip)]
+    code_channels: usize,
+    #[module(skip)]
+    downsample: Downsample,
+    #[module(skip)]
+    upsample: Upsample,
+    #[module(skip)]
+    activation: Activation,
+    #[module(skip)]
+    output_activation: Activation,
+}
+
+impl ConvConfig {
+    /// Builds the model for samples of `shape`; errors (naming the key) when the data are not
+    /// images or the levels would shrink them below 1x1.
+    pub fn init(&self, shape: SampleShape, device: &Device) -> Result<ConvAutoencoder> {
+        let sizes = self.level_sizes(shape)?;
+        let k = self.kernel_size;
+        let init = self.init;
+        let stride = match self.downsample {
+            Downsample::Pool => 1,
+            Downsample::Stride => 2,
+        };
+        let mut encoder = Vec::with_capacity(self.filters.len());
+        let mut channels = shape.channels;
+        for &filters in &self.filters {
+            let conv = init.conv2d(channels, filters, k, stride, device);
+            encoder.push(Level::new(LevelLayer::Conv(conv), filters, self, device));
+            channels = filters;
+        }
+        let code_channels = channels;
+        let mut decoder = Vec::with_capacity(self.filters.len());
+        for filters in self.decoder_channels() {
+            let layer = match self.upsample {
+                Upsample::Nearest => LevelLayer::Conv(init.conv2d(channels, filters, k, 1, device)),
+                Upsample::Transposed => {
+                    LevelLayer::Transposed(init.conv_transpose2d_x2(channels, filters, k, device))
+                }
+            };
+            decoder.push(Level::new(layer, filters, self, device));
+            channels = filters;
+        }
+        let output = init.conv2d(channels, shape.channels, k, 1, device);
+        Ok(ConvAutoencoder {
+            encoder,
+            decoder,
+            output,
+            channels: shape.channels,
+            sizes,
+            code_channels,
+            downsample: self.downsample,
+            upsample: self.upsample,
+            activation: self.activation,
+            output_activation: self.output_activation,
+        })
+    }
+}
+
+impl ConvAutoencoder {
+    /// The code of a batch of flattened samples `[batch, c*h*w]` -> `[batch, code]`, the
+    /// code being the last encoder level's maps `code_channels x code_h x code_w` flattened.
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        let [batch, _] = x.dims();
+        let [h, w] = self.sizes[0];
+        let mut x = x.reshape([batch, self.channels, h, w]);
+        for level in &self.encoder {
+            x = level.post(level.layer_forward(x, None), self.activation);
+            if self.downsample == Downsample::Pool {
+                x = MaxPool2dConfig::new([2, 2])
+                    .with_padding(PaddingConfig2d::Same)
+                    .init()
+                    .forward(x);
+            }
+        }
+        x.reshape([batch, self.code_len()])
+    }
+
+    /// The output layer's pre-activation values for a batch of codes: `[batch, c*h*w]`.
+    pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
+        let [batch, _] = code.dims();
+        let levels = self.sizes.len() - 1;
+        let [h, w] = self.sizes[levels];
+        let mut x = code.reshape([batch, self.code_channels, h, w]);
+        for (j, level) in self.decoder.iter().enumerate() {
+            // Back to the size the mirrored encoder level had.
+            let size = self.sizes[levels - 1 - j];
+            x = match self.upsample {
+                Upsample::Nearest => crop(
+                    upsample_nearest(level.post(level.layer_forward(x, None), self.activation)),
+                    size,
+                ),
+                Upsample::Transposed => {
+                    level.post(level.layer_forward(x, Some(size)), self.activation)
+                }
+            };
+        }
+        let [h, w] = self.sizes[0];
+        self.output
+            .forward(x)
+            .reshape([batch, self.channels * h * w])
+    }
+
+    /// The activation applied to the output layer's pre-activation values.
+    pub fn output_activation(&self) -> Activation {
+        self.output_activation
+    }
+
+    /// The code's shape: `[channels, height, width]`.
+    pub fn code_shape(&self) -> [usize; 3] {
+        let [h, w] = self.sizes[self.sizes.len() - 1];
+        [self.code_channels, h, w]
+    }
+
+    /// Values in one sample's code.
+    pub fn code_len(&self) -> usize {
+        self.code_shape().iter().product()
+    }
+
+    /// Height and width at every encoder level: the input's first, the code's last.
+    pub fn level_sizes(&self) -> &[[usize; 2]] {
+        &self.sizes
+    }
+}
+
+/// Nearest-neighbour upsampling by 2: every value becomes a 2x2 block.
+fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1])
+        .repeat_dim(3, 2)
+        .repeat_dim(5, 2)
+        .reshape([b, c, 2 * h, 2 * w])
+}
+
+/// The top-left `size` of each map (the decoder's doubled maps are never smaller).
+fn crop(x: Tensor<4>, [h, w]: [usize; 2]) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    debug_assert!(
+        height >= h && width >= w,
+        "{height}x{width} cropped to {h}x{w}"
+    );
+    let x = if height > h { x.narrow(2, 0, h) } else { x };
+    if width > w { x.narrow(3, 0, w) } else { x }
+}
