@@ -57,6 +57,16 @@ impl Activation {
     }
 }
 
+/// Runs `x` through a stack of dense layers with `activation` between them and none after
+/// the last: the pre-activation values of the stack's output layer (a decoder's logits).
+pub fn stack_logits(stack: &[Linear], activation: Activation, x: Tensor<2>) -> Tensor<2> {
+    let last = stack.len().saturating_sub(1);
+    stack.iter().enumerate().fold(x, |x, (i, layer)| {
+        let x = layer.forward(x);
+        if i == last { x } else { activation.forward(x) }
+    })
+}
+
 /// How a layer's weights are drawn at initialisation. Biases start at zero, except with
 /// `torch-default`, which reproduces PyTorch's `nn.Linear` defaults exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ pub use config::DenseConfig;
 
 use crate::loss::ReconstructionLoss;
 use crate::models::LossParts;
-use crate::models::layers::Activation;
+use crate::models::layers::{self, Activation};
 use crate::models::regularizers::{self, ContractiveConfig, SparsityConfig};
 use burn::module::Module;
 use burn::nn::Linear;
@@ -152,15 +152,7 @@ impl DenseAutoencoder {
 
     /// The output layer's pre-activation values for a batch of codes: `[batch, input]`.
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
-        let last = self.decoder.len() - 1;
-        self.decoder.iter().enumerate().fold(code, |x, (i, layer)| {
-            let x = layer.forward(x);
-            if i == last {
-                x
-            } else {
-                self.activation.forward(x)
-            }
-        })
+        layers::stack_logits(&self.decoder, self.activation, code)
     }
 
     /// The activation applied to the output layer's pre-activation values.

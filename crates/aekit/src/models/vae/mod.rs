@@ -8,7 +8,7 @@ pub use config::VaeConfig;
 
 use crate::loss::{ReconstructionLoss, bce_with_logits};
 use crate::models::LossParts;
-use crate::models::layers::Activation;
+use crate::models::layers::{self, Activation};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -90,15 +90,7 @@ impl Vae {
 
     /// The output's pre-activation values for a batch of codes.
     pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
-        let last = self.decoder.len() - 1;
-        self.decoder.iter().enumerate().fold(z, |x, (i, layer)| {
-            let x = layer.forward(x);
-            if i == last {
-                x
-            } else {
-                self.activation.forward(x)
-            }
-        })
+        layers::stack_logits(&self.decoder, self.activation, z)
     }
 
     /// The activation applied to the output layer's pre-activation values.
