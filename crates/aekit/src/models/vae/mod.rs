@@ -111,7 +111,7 @@ impl Vae {
         target: Tensor<2>,
         loss: ReconstructionLoss,
     ) -> Tensor<1> {
-        let [batch, values] = target.dims();
+        let [batch, _] = target.dims();
         let per_value = match loss {
             ReconstructionLoss::Bce => bce_with_logits(logits, target),
             ReconstructionLoss::Mse => {
@@ -124,7 +124,6 @@ impl Vae {
                 .abs()
                 .add_scalar(2f64.ln()),
         };
-        let _ = values;
         per_value.sum_dim(1).reshape([batch])
     }
 
