@@ -239,14 +239,7 @@ impl Autoencoder {
         match self {
             Autoencoder::Dense(model) => model.loss_parts(input, target, loss),
             Autoencoder::Vae(model) => model.loss_parts(input, target, loss),
-            Autoencoder::Conv(model) => {
-                let output = model.output_activation();
-                LossParts::new(loss.compute(
-                    model.decode_logits(model.encode(input)),
-                    target,
-                    output,
-                ))
-            }
+            Autoencoder::Conv(model) => model.loss_parts(input, target, loss),
         }
     }
 

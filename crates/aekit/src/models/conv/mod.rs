@@ -9,6 +9,8 @@ pub use config::{ConvConfig, Downsample, Upsample};
 
 use crate::data::SampleShape;
 use crate::error::Result;
+use crate::loss::ReconstructionLoss;
+use crate::models::LossParts;
 use crate::models::layers::Activation;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -188,6 +190,18 @@ impl ConvAutoencoder {
     /// The activation applied to the output layer's pre-activation values.
     pub fn output_activation(&self) -> Activation {
         self.output_activation
+    }
+
+    /// The training loss of a batch: the reconstruction of `input` (possibly corrupted)
+    /// against `target`.
+    pub fn loss_parts(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        loss: ReconstructionLoss,
+    ) -> LossParts {
+        let logits = self.decode_logits(self.encode(input));
+        LossParts::new(loss.compute(logits, target, self.output_activation))
     }
 
     /// The code's shape: `[channels, height, width]`.

@@ -207,19 +207,24 @@ impl Vae {
 mod tests {
     use super::*;
 
-    #[test]
-    fn kl_term_matches_the_closed_form_and_warm_up_scales_it() {
-        let device = Device::flex();
-        let config = VaeConfig {
+    /// A one-hidden-layer VAE with a 2-D code.
+    fn small_config(hidden: usize, beta: f64, warmup_epochs: usize) -> VaeConfig {
+        VaeConfig {
             input: None,
-            hidden: vec![4],
+            hidden: vec![hidden],
             latent: 2,
             activation: Activation::Relu,
             output_activation: Activation::Sigmoid,
             init: Default::default(),
-            beta: 2.0,
-            warmup_epochs: 4,
-        };
+            beta,
+            warmup_epochs,
+        }
+    }
+
+    #[test]
+    fn kl_term_matches_the_closed_form_and_warm_up_scales_it() {
+        let device = Device::flex();
+        let config = small_config(4, 2.0, 4);
         assert_eq!(config.kl_weight(1), 0.5);
         assert_eq!(config.kl_weight(9), 2.0);
         let mut vae = config.init(3, &device);
@@ -250,16 +255,7 @@ mod tests {
     fn importance_weighted_bound_is_at_least_as_tight_as_the_elbo() {
         let device = Device::flex();
         device.seed(3);
-        let config = VaeConfig {
-            input: None,
-            hidden: vec![8],
-            latent: 2,
-            activation: Activation::Relu,
-            output_activation: Activation::Sigmoid,
-            init: Default::default(),
-            beta: 1.0,
-            warmup_epochs: 0,
-        };
+        let config = small_config(8, 1.0, 0);
         let vae = config.init(6, &device);
         let x = Tensor::<2>::from_floats([[0.0, 1.0, 1.0, 0.0, 0.5, 0.2]], &device);
         // Mean negative ELBO over many samples vs the k = 500 importance-weighted NLL.
