@@ -78,6 +78,17 @@ impl RunConfig {
             .and_then(|_| self.train.validate())
             .and_then(|_| self.data.validate())
             .map_err(|message| Error::config(source_name, message))?;
+        if self.train.pretrain_epochs > 0 && !self.model.is_dense_stack() {
+            return Err(Error::config(
+                source_name,
+                format!(
+                    "train.pretrain_epochs: greedy layer-wise pre-training is for the dense \
+                     families (kind = \"dense\", \"sparse\", \"contractive\", \"denoising\"), \
+                     not kind = \"{}\"; set train.pretrain_epochs = 0",
+                    self.model.kind_name()
+                ),
+            ));
+        }
         self.train
             .loss
             .check_output(self.model.output_activation())

@@ -14,9 +14,9 @@ pub mod regularizers;
 pub mod vae;
 
 pub use conv::{ConvAutoencoder, ConvConfig};
-pub use dense::{DenseAutoencoder, DenseConfig};
+pub use dense::{DenseAutoencoder, DenseConfig, ShallowAutoencoder};
 pub use layers::{Activation, WeightInit};
-pub use vae::{Vae, VaeConfig};
+pub use vae::{Vae, VaeConfig, VaeConvConfig};
 
 use crate::data::SampleShape;
 use crate::error::{Error, Result};
@@ -69,6 +69,11 @@ impl ModelConfig {
             ));
         }
         config.validate()
+    }
+
+    /// Whether the family is built on the dense model (a stack of dense layers).
+    pub fn is_dense_stack(&self) -> bool {
+        self.dense().is_some()
     }
 
     /// The dense settings, for the families built on the dense model.
@@ -139,7 +144,7 @@ impl ModelConfig {
             ));
         }
         Ok(match self {
-            ModelConfig::Vae(config) => Autoencoder::Vae(config.init(shape.len(), device)),
+            ModelConfig::Vae(config) => Autoencoder::Vae(config.init(shape, device)?),
             other => Autoencoder::Dense(
                 other
                     .dense()

@@ -54,6 +54,9 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Seconds between progress lines when the output is not a terminal.
     pub log_every_secs: f64,
+    /// Epochs of greedy layer-wise pre-training per level before the whole stack is trained
+    /// (dense models with a mirrored decoder); 0 for none.
+    pub pretrain_epochs: usize,
 }
 
 impl Default for TrainConfig {
@@ -75,6 +78,7 @@ impl Default for TrainConfig {
             min_delta: 0.0,
             keep_checkpoints: 2,
             log_every_secs: 10.0,
+            pretrain_epochs: 0,
         }
     }
 }

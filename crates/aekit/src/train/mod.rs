@@ -3,10 +3,12 @@
 
 pub mod checkpoint;
 mod config;
+mod pretrain;
 mod progress;
 
 pub use checkpoint::LoopState;
 pub use config::{OptimizerKind, TrainConfig};
+pub use pretrain::{LevelReport, pretrain_greedy};
 pub use progress::Progress;
 
 use crate::config::RunConfig;
@@ -118,6 +120,14 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
             splits.valid.len(),
             run.path().display()
         );
+    }
+
+    if train_config.pretrain_epochs > 0
+        && state.epochs_done == 0
+        && state.step_in_epoch == 0
+        && let Autoencoder::Dense(dense) = &mut model
+    {
+        pretrain::pretrain_greedy(dense, config, &splits.train, &autodiff, &run, options.quiet)?;
     }
 
     let mut progress = Progress::new(options.quiet, train_config.log_every_secs);

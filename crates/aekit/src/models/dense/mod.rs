@@ -159,4 +159,82 @@ impl DenseAutoencoder {
     pub fn output_activation(&self) -> Activation {
         self.output_activation
     }
+
+    /// Number of encoder layers (the decoder has as many when it is mirrored).
+    pub fn depth(&self) -> usize {
+        self.encoder.len()
+    }
+
+    /// Whether the decoder mirrors the encoder layer for layer, so that encoder layer `i` and
+    /// decoder layer `depth - 1 - i` form a shallow autoencoder (greedy pre-training).
+    pub fn is_mirrored(&self) -> bool {
+        self.decoder.len() == self.encoder.len()
+            && self.encoder.iter().enumerate().all(|(i, layer)| {
+                let [inputs, outputs] = layer.weight.dims();
+                let mirror = &self.decoder[self.decoder.len() - 1 - i];
+                mirror.weight.dims() == [outputs, inputs]
+            })
+    }
+
+    /// Encoder layer `i` and its mirrored decoder layer with their activations: the shallow
+    /// autoencoder that greedy pre-training trains at level `i`.
+    pub fn shallow_pair(&self, i: usize) -> ShallowAutoencoder {
+        let last = self.encoder.len() - 1;
+        ShallowAutoencoder {
+            encoder: self.encoder[i].clone(),
+            decoder: self.decoder[last - i].clone(),
+            encoder_activation: if i == last {
+                self.code_activation
+            } else {
+                self.activation
+            },
+            decoder_activation: if i == 0 {
+                self.output_activation
+            } else {
+                self.activation
+            },
+        }
+    }
+
+    /// Puts a trained shallow pair back at level `i`.
+    pub fn set_shallow_pair(&mut self, i: usize, pair: ShallowAutoencoder) {
+        let last = self.encoder.len() - 1;
+        self.encoder[i] = pair.encoder;
+        self.decoder[last - i] = pair.decoder;
+    }
+}
+
+/// One encoder layer and its mirrored decoder layer: a shallow autoencoder of the layer's
+/// input, as greedy layer-wise pre-training trains them one level at a time.
+#[derive(Module, Debug)]
+pub struct ShallowAutoencoder {
+    encoder: Linear,
+    decoder: Linear,
+    #[module(skip)]
+    encoder_activation: Activation,
+    #[module(skip)]
+    decoder_activation: Activation,
+}
+
+impl ShallowAutoencoder {
+    /// Size of the level's code.
+    pub fn code_len(&self) -> usize {
+        self.encoder.weight.dims()[1]
+    }
+
+    /// The level's code: the encoder layer's activated output.
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.encoder_activation.forward(self.encoder.forward(x))
+    }
+
+    /// The reconstruction's pre-activation values.
+    pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(code)
+    }
+
+    /// The activation of the reconstruction (the model's output activation at level 0, the
+    /// hidden activation above it).
+    pub fn decoder_activation(&self) -> Activation {
+        self.decoder_activation
+    }
 }

@@ -1,10 +1,16 @@
 //! The `[model]` settings of the variational autoencoder (`kind = "vae"`).
 
+use crate::models::conv::{ConvConfig, Downsample, Upsample};
 use crate::models::layers::{Activation, WeightInit};
 use serde::{Deserialize, Serialize};
 
-/// A dense VAE: `input -> hidden... -> (mean, log-variance) of a Gaussian code -> sample ->
+/// A VAE: `input -> hidden... -> (mean, log-variance) of a Gaussian code -> sample ->
 /// mirrored hidden... -> input`. The PyTorch-examples VAE is `hidden = [400]`, `latent = 20`.
+///
+/// With a `[model.conv]` table it is a convolutional VAE: the conv family's encoder levels
+/// turn the image into feature maps, which are flattened and go through `hidden` to the
+/// Gaussian code; the decoder mirrors it (dense layers back to the maps' size, then the conv
+/// family's decoder levels back to the image's exact size).
 ///
 /// The likelihood follows `[train] loss`: `bce` is a Bernoulli decoder, `mse` a Gaussian one
 /// with unit variance. Losses are in nats per sample (summed over values), as the ELBO is.
@@ -34,6 +40,64 @@ pub struct VaeConfig {
     /// Epochs over which the KL weight rises linearly from 0 to `beta` (0: no warm-up).
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// Convolutional encoder and decoder levels around the dense layers (a conv VAE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<VaeConvConfig>,
+}
+
+/// The `[model.conv]` table of a conv VAE: the conv family's level settings. The levels use
+/// the VAE's `activation` and `init`, and the output convolution its `output_activation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeConvConfig {
+    /// Channels of each encoder level (each halves the height and width).
+    pub filters: Vec<usize>,
+    /// Channels of each decoder level; the mirror of `filters` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_filters: Option<Vec<usize>>,
+    /// Height and width of every convolution's kernel.
+    #[serde(default = "three")]
+    pub kernel_size: usize,
+    /// `"stride"` (stride-2 convolutions, the default here) or `"pool"` (2x2 max pooling).
+    #[serde(default = "stride")]
+    pub downsample: Downsample,
+    /// `"transposed"` (stride-2 transposed convolutions, the default here) or `"nearest"`.
+    #[serde(default = "transposed")]
+    pub upsample: Upsample,
+    /// Batch normalisation after every level's convolution.
+    #[serde(default)]
+    pub batch_norm: bool,
+}
+
+fn three() -> usize {
+    3
+}
+
+fn stride() -> Downsample {
+    Downsample::Stride
+}
+
+fn transposed() -> Upsample {
+    Upsample::Transposed
+}
+
+impl VaeConvConfig {
+    /// The conv family's config for these levels, with the VAE's activations and init.
+    pub fn conv_config(&self, vae: &VaeConfig) -> ConvConfig {
+        ConvConfig {
+            filters: self.filters.clone(),
+            decoder_filters: self.decoder_filters.clone(),
+            kernel_size: self.kernel_size,
+            downsample: self.downsample,
+            upsample: self.upsample,
+            activation: vae.activation,
+            output_activation: vae.output_activation,
+            batch_norm: self.batch_norm,
+            dropout: 0.0,
+            init: vae.init,
+            corruption: None,
+        }
+    }
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -65,6 +129,11 @@ impl VaeConfig {
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(format!("model.beta must be >= 0, not {}", self.beta));
+        }
+        if let Some(conv) = &self.conv {
+            conv.conv_config(self)
+                .validate()
+                .map_err(|message| message.replacen("model.", "model.conv.", 1))?;
         }
         Ok(())
     }

@@ -1,21 +1,28 @@
 //! The variational autoencoder (Kingma & Welling): the encoder gives the mean and
 //! log-variance of a Gaussian code, a code is sampled by reparameterisation, and the loss is
-//! the negative ELBO: reconstruction plus the closed-form KL divergence to N(0, I).
+//! the negative ELBO: reconstruction plus the closed-form KL divergence to N(0, I). Dense, or
+//! convolutional with the conv family's levels around the dense layers.
 
 mod config;
 
-pub use config::VaeConfig;
+pub use config::{VaeConfig, VaeConvConfig};
 
+use crate::data::SampleShape;
+use crate::error::{Error, Result};
 use crate::loss::{ReconstructionLoss, bce_with_logits};
 use crate::models::LossParts;
+use crate::models::conv::ConvAutoencoder;
 use crate::models::layers::{self, Activation};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 
-/// A dense VAE built from a [`VaeConfig`].
+/// A VAE built from a [`VaeConfig`].
 #[derive(Module, Debug)]
 pub struct Vae {
+    /// The conv levels of a conv VAE: its encoder makes the dense layers' input, its decoder
+    /// takes their output.
+    conv: Option<ConvAutoencoder>,
     encoder: Vec<Linear>,
     mean: Linear,
     log_variance: Linear,
@@ -29,23 +36,42 @@ pub struct Vae {
 }
 
 impl VaeConfig {
-    /// Builds the model for samples of `input` values.
-    pub fn init(&self, input: usize, device: &Device) -> Vae {
+    /// Builds the model for samples of `shape`; a conv VAE needs images and errors (naming
+    /// the key) when its levels would shrink them below 1x1.
+    pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Vae> {
+        let conv =
+            match &self.conv {
+                Some(conv) => Some(conv.conv_config(self).init(shape, device).map_err(
+                    |error| match error {
+                        Error::Config {
+                            source_name,
+                            message,
+                        } if source_name.starts_with("model.") && source_name != "model.kind" => {
+                            Error::config(source_name.replacen("model.", "model.conv.", 1), message)
+                        }
+                        other => other,
+                    },
+                )?),
+                None => None,
+            };
+        // The dense layers sit between the flattened conv maps (or the input) and the code.
+        let outer = conv.as_ref().map_or(shape.len(), ConvAutoencoder::code_len);
         let stack = |sizes: &[usize]| -> Vec<Linear> {
             sizes
                 .windows(2)
                 .map(|p| self.init.linear(p[0], p[1], device))
                 .collect()
         };
-        let encoder_sizes: Vec<usize> = std::iter::once(input)
+        let encoder_sizes: Vec<usize> = std::iter::once(outer)
             .chain(self.hidden.iter().copied())
             .collect();
         let last_hidden = *encoder_sizes.last().expect("the input is a size");
         let decoder_sizes: Vec<usize> = std::iter::once(self.latent)
             .chain(self.hidden.iter().rev().copied())
-            .chain(std::iter::once(input))
+            .chain(std::iter::once(outer))
             .collect();
-        Vae {
+        Ok(Vae {
+            conv,
             encoder: stack(&encoder_sizes),
             mean: self.init.linear(last_hidden, self.latent, device),
             log_variance: self.init.linear(last_hidden, self.latent, device),
@@ -57,7 +83,7 @@ impl VaeConfig {
             } else {
                 0.0
             },
-        }
+        })
     }
 
     /// The KL weight during epoch `epoch` (from 1), with the linear warm-up.
@@ -72,6 +98,10 @@ impl VaeConfig {
 
 impl Vae {
     fn hidden(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = match &self.conv {
+            Some(conv) => conv.encode(x),
+            None => x,
+        };
         self.encoder
             .iter()
             .fold(x, |x, layer| self.activation.forward(layer.forward(x)))
@@ -90,7 +120,15 @@ impl Vae {
 
     /// The output's pre-activation values for a batch of codes.
     pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
-        layers::stack_logits(&self.decoder, self.activation, z)
+        match &self.conv {
+            // The dense layers' output is activated feature maps for the conv decoder.
+            Some(conv) => conv.decode_logits(
+                self.decoder
+                    .iter()
+                    .fold(z, |x, layer| self.activation.forward(layer.forward(x))),
+            ),
+            None => layers::stack_logits(&self.decoder, self.activation, z),
+        }
     }
 
     /// The activation applied to the output layer's pre-activation values.
@@ -218,7 +256,12 @@ mod tests {
             init: Default::default(),
             beta,
             warmup_epochs,
+            conv: None,
         }
+    }
+
+    fn rows(n: usize) -> SampleShape {
+        SampleShape::features(n)
     }
 
     #[test]
@@ -227,7 +270,7 @@ mod tests {
         let config = small_config(4, 2.0, 4);
         assert_eq!(config.kl_weight(1), 0.5);
         assert_eq!(config.kl_weight(9), 2.0);
-        let mut vae = config.init(3, &device);
+        let mut vae = config.init(rows(3), &device).unwrap();
         vae.set_kl_weight(1.0);
         let x = Tensor::<2>::from_floats([[0.1, 0.5, 0.9], [0.0, 1.0, 0.3]], &device);
         let (mean, log_variance) = vae.posterior(x.clone());
@@ -256,7 +299,7 @@ mod tests {
         let device = Device::flex();
         device.seed(3);
         let config = small_config(8, 1.0, 0);
-        let vae = config.init(6, &device);
+        let vae = config.init(rows(6), &device).unwrap();
         let x = Tensor::<2>::from_floats([[0.0, 1.0, 1.0, 0.0, 0.5, 0.2]], &device);
         // Mean negative ELBO over many samples vs the k = 500 importance-weighted NLL.
         let elbo: f64 = (0..200)
@@ -273,5 +316,65 @@ mod tests {
             "IW NLL {iw} must not exceed the negative ELBO {elbo}"
         );
         assert!(iw > 0.0);
+    }
+
+    fn conv_config(filters: Vec<usize>) -> VaeConfig {
+        VaeConfig {
+            hidden: vec![16],
+            latent: 4,
+            conv: Some(VaeConvConfig {
+                filters,
+                decoder_filters: None,
+                kernel_size: 3,
+                downsample: crate::models::conv::Downsample::Stride,
+                upsample: crate::models::conv::Upsample::Transposed,
+                batch_norm: false,
+            }),
+            ..small_config(16, 1.0, 0)
+        }
+    }
+
+    #[test]
+    fn conv_vae_reconstructs_any_image_size_exactly() {
+        let device = Device::flex();
+        for shape in [
+            SampleShape::image(1, 28, 28),
+            SampleShape::image(1, 13, 17),
+            SampleShape::image(3, 32, 32),
+        ] {
+            let vae = conv_config(vec![4, 8]).init(shape, &device).unwrap();
+            let x = Tensor::<2>::random([3, shape.len()], Distribution::Default, &device);
+            assert_eq!(vae.encode(x.clone()).dims(), [3, 4], "{shape}");
+            assert_eq!(
+                vae.decode_logits(vae.encode(x.clone())).dims(),
+                [3, shape.len()]
+            );
+            let total = vae
+                .loss_parts(x.clone(), x, ReconstructionLoss::Bce)
+                .total
+                .into_scalar::<f32>();
+            assert!(total.is_finite() && total > 0.0, "{shape}: {total}");
+        }
+    }
+
+    #[test]
+    fn conv_vae_errors_name_the_conv_keys() {
+        let device = Device::flex();
+        let too_deep = conv_config(vec![4, 4, 4, 4]);
+        let error = too_deep
+            .init(SampleShape::image(1, 5, 5), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("model.conv.filters:"), "{error}");
+        assert!(error.contains("below 1x1"), "{error}");
+        let error = conv_config(vec![4])
+            .init(rows(10), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs images"), "{error}");
+        let mut zero = conv_config(vec![4, 0]);
+        zero.latent = 2;
+        let error = zero.validate().unwrap_err();
+        assert!(error.starts_with("model.conv.filters[1]"), "{error}");
     }
 }
