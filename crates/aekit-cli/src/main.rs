@@ -115,6 +115,51 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Benchmarks: the reference configs' quality.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Train the reference config of every family (or reuse its finished run), evaluate it on
+    /// the test split and print one table beside PCA at the same code size.
+    #[command(
+        after_help = "Runs go into --runs-dir and are reused: a finished run is only evaluated, an \
+                      unfinished one is resumed.\n\nExamples:\n  aekit bench quality --out bench/results/quality.md\n  \
+                      aekit bench quality --only deep,sparse-l1 --max-epochs 2\n  \
+                      aekit bench quality --data /data/mnist"
+    )]
+    Quality {
+        /// The folder holding the reference configs.
+        #[arg(long, default_value = "configs")]
+        configs: PathBuf,
+        /// The folder the benchmark's runs go into.
+        #[arg(long, default_value = "runs/quality")]
+        runs_dir: PathBuf,
+        /// The MNIST folder, in place of the configs' `data.path`.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Train at most this many epochs per config (a quick look).
+        #[arg(long)]
+        max_epochs: Option<usize>,
+        /// Override a key of every config, e.g. `--set data.limit=2000` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Only these configs (names without .toml, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Also write the report (command, machine, date, table) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No training progress output.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +343,66 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             println!("PSNR:     {:.2} dB", m.psnr);
         }
+        Command::Bench {
+            command:
+                BenchCommand::Quality {
+                    configs,
+                    runs_dir,
+                    data,
+                    max_epochs,
+                    set,
+                    only,
+                    out,
+                    quiet,
+                    compute,
+                },
+        } => {
+            setup(&compute)?;
+            if let Some(out) = &out
+                && out.exists()
+            {
+                anyhow::bail!(
+                    "{}: the report file exists already; choose another --out or remove it",
+                    out.display()
+                );
+            }
+            let options = aekit::quality::QualityOptions {
+                configs_dir: configs,
+                runs_dir,
+                data,
+                overrides: set,
+                max_epochs,
+                only,
+                device: compute.device,
+                quiet,
+            };
+            let rows = aekit::quality::run(&options, |row| {
+                eprintln!(
+                    "{}: code {}, {} epochs, test sq.err/image {:.3} (PCA {:.3}), BCE {:.6}",
+                    row.name,
+                    row.code,
+                    row.epochs,
+                    row.metrics.squared_error_per_sample,
+                    row.pca.squared_error_per_sample,
+                    row.metrics.bce
+                )
+            })?;
+            let table = aekit::quality::table(&rows);
+            println!("{table}");
+            if let Some(out) = out {
+                let command: Vec<String> = std::env::args().collect();
+                let report = format!(
+                    "aekit quality benchmark\ncommand: {}\nmachine: {}\ndate: {} (UTC)\n\n{table}",
+                    command.join(" "),
+                    machine_description(),
+                    today_utc()
+                );
+                std::fs::write(&out, report).map_err(|e| {
+                    anyhow::anyhow!("{}: cannot write the report: {e}", out.display())
+                })?;
+                eprintln!("wrote {}", out.display());
+            }
+        }
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 name,
@@ -315,4 +420,37 @@ fn run(command: Command) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// The CPU model and core count, for benchmark reports.
+fn machine_description() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+fn today_utc() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }

@@ -464,3 +464,102 @@ fn pca_baseline_reports_reconstruction_on_the_test_split() {
         "--components",
     );
 }
+
+#[test]
+fn bench_quality_trains_reuses_and_never_overwrites() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mnist = root.join("../shared/data/mnist");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        assert!(mnist.is_dir(), "CI=true but {} is missing", mnist.display());
+    }
+    let data: Vec<String> = if mnist.is_dir() {
+        vec![
+            format!("data.path={}", mnist.display()),
+            "data.limit=2000".into(),
+            "data.valid_limit=500".into(),
+        ]
+    } else {
+        eprintln!(
+            "note: {} not found; the benchmark runs on the built-in shapes",
+            mnist.display()
+        );
+        vec!["data.kind=shapes".into(), "data.samples=500".into()]
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let configs = root.join("configs");
+    let report = tmp.path().join("quality.md");
+    let mut args: Vec<String> = [
+        "bench",
+        "quality",
+        "--configs",
+        configs.to_str().unwrap(),
+        "--runs-dir",
+        "qruns",
+        "--only",
+        "linear,deep",
+        "--max-epochs",
+        "1",
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
+    for set in &data {
+        args.extend(["--set".into(), set.clone()]);
+    }
+    let with_out = |extra: &[&str]| -> Vec<String> {
+        let mut all = args.clone();
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        aekit(tmp.path(), &args)
+    };
+
+    let out = run(&with_out(&["--out", report.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    for row in ["| linear | linear | 32 | 1*", "| deep | dense | 32 | 1*"] {
+        assert!(table.contains(row), "no `{row}` in\n{table}");
+    }
+    assert!(table.contains("capped at 1 epochs"), "{table}");
+    let written = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        written.contains("command: ") && written.contains("| linear |"),
+        "{written}"
+    );
+    // Every row holds finite figures and a PCA value beside them.
+    for line in table
+        .lines()
+        .filter(|l| l.starts_with("| linear") || l.starts_with("| deep"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        for cell in &cells[5..9] {
+            let value: f64 = cell.parse().unwrap_or_else(|_| panic!("{line}"));
+            assert!(value.is_finite() && value > 0.0, "{line}");
+        }
+    }
+
+    // The second time the finished runs are reused, not trained again.
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("reused a finished run"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An existing report is never overwritten.
+    assert_clean_error(
+        &run(&with_out(&["--out", report.to_str().unwrap()])),
+        "the report file exists already",
+    );
+    // Unknown names are listed with the choices.
+    let mut bogus = args.clone();
+    let only = bogus.iter().position(|a| a == "linear,deep").unwrap();
+    bogus[only] = "lineer".into();
+    assert_clean_error(
+        &run(&bogus),
+        "`lineer` is not a reference config; choose from linear",
+    );
+}

@@ -27,6 +27,7 @@ pub mod loss;
 pub mod models;
 pub mod pca;
 pub mod plots;
+pub mod quality;
 pub mod reconstruct;
 pub mod run_dir;
 pub mod train;
