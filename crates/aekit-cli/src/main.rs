@@ -378,12 +378,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             let rows = aekit::quality::run(&options, |row| {
                 eprintln!(
-                    "{}: code {}, {} epochs, test sq.err/image {:.3} (PCA {:.3}), BCE {:.6}",
+                    "{}: code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
                     row.name,
                     row.code,
                     row.epochs,
                     row.metrics.squared_error_per_sample,
-                    row.pca.squared_error_per_sample,
+                    row.pca.map_or("exact".into(), |p| format!(
+                        "{:.3}",
+                        p.squared_error_per_sample
+                    )),
                     row.metrics.bce
                 )
             })?;

@@ -133,8 +133,9 @@ pub struct QualityRow {
     pub epochs: usize,
     /// Reconstruction on the evaluation split.
     pub metrics: ReconstructionMetrics,
-    /// PCA with `code` components, fitted on the training split, on the same split.
-    pub pca: ReconstructionMetrics,
+    /// PCA with `code` components, fitted on the training split, on the same split; `None`
+    /// when the code has at least as many values as a sample (PCA would be exact).
+    pub pca: Option<ReconstructionMetrics>,
     /// A variational model (its code is a distribution; not held to the PCA bound).
     pub variational: bool,
     /// The family's own figure (sparsity, Jacobian norm, PSNR gain, ELBO).
@@ -144,9 +145,11 @@ pub struct QualityRow {
 }
 
 impl QualityRow {
-    /// Whether the model reconstructs better than PCA at equal code size (squared error).
-    pub fn beats_pca(&self) -> bool {
-        self.metrics.squared_error_per_sample < self.pca.squared_error_per_sample
+    /// Whether the model reconstructs better than PCA at equal code size (squared error);
+    /// `None` for an overcomplete code, where PCA is exact.
+    pub fn beats_pca(&self) -> Option<bool> {
+        self.pca
+            .map(|pca| self.metrics.squared_error_per_sample < pca.squared_error_per_sample)
     }
 }
 
@@ -204,15 +207,20 @@ pub fn run(
         notes.push(note);
         let report = eval::evaluate_run(&config.run_dir(), None, None, options.device)?;
         let code = report.code.units;
+        let sample_len = RunDir::open(&config.run_dir())?
+            .load_meta()?
+            .sample_shape
+            .len();
         let data_key = config.data.path.clone().unwrap_or_default();
         let pca = match pca_cache.get(&(data_key.clone(), code)) {
-            Some(metrics) => *metrics,
+            Some(metrics) => Some(*metrics),
+            None if code >= sample_len => None,
             None => {
                 let splits = data::load_splits(&config.data)?;
                 let fitted = pca::fit(&splits.train, code, &plain)?;
                 let metrics = fitted.metrics(&splits.valid, &plain);
                 pca_cache.insert((data_key, code), metrics);
-                metrics
+                Some(metrics)
             }
         };
         let row = QualityRow {
@@ -343,16 +351,18 @@ pub fn table(rows: &[QualityRow]) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
-        let beats = if row.variational {
-            "n/a (variational)".to_string()
-        } else if row.beats_pca() {
-            "yes".into()
-        } else {
-            "**no**".into()
+        let beats = match (row.variational, row.beats_pca()) {
+            (true, _) => "n/a (variational)",
+            (false, None) => "n/a (code >= input: PCA is exact)",
+            (false, Some(true)) => "yes",
+            (false, Some(false)) => "**no**",
         };
+        let pca = row.pca.map_or("0 (exact)".to_string(), |p| {
+            format!("{:.3}", p.squared_error_per_sample)
+        });
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}{} | {:.6} | {:.3} | {:.6} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {}{} | {:.6} | {:.3} | {:.6} | {} | {} | {} |",
             row.name,
             row.family,
             row.code,
@@ -365,7 +375,7 @@ pub fn table(rows: &[QualityRow]) -> String {
             row.metrics.mse,
             row.metrics.squared_error_per_sample,
             row.metrics.bce,
-            row.pca.squared_error_per_sample,
+            pca,
             beats,
             row.family_metric
         );

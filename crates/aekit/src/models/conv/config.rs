@@ -74,6 +74,15 @@ pub struct ConvConfig {
     /// Weight initialisation of every convolution (biases start at zero).
     #[serde(default)]
     pub init: WeightInit,
+    /// A dense code of this many values after the conv levels: the last level's maps are
+    /// flattened into a linear layer to the code, and a linear layer maps the code back to
+    /// the maps for the decoder. Without it the code is the last level's maps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<usize>,
+    /// Activation of the dense code (with `code`); the layer back to the maps uses
+    /// `activation`.
+    #[serde(default = "linear")]
+    pub code_activation: Activation,
     /// Input corruption during training (a denoising conv autoencoder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corruption: Option<crate::models::corruption::CorruptionConfig>,
@@ -85,6 +94,10 @@ fn three() -> usize {
 
 fn relu() -> Activation {
     Activation::Relu
+}
+
+fn linear() -> Activation {
+    Activation::Linear
 }
 
 fn sigmoid() -> Activation {
@@ -128,6 +141,13 @@ impl ConvConfig {
                     "model.decoder_filters[{i}]: a level needs at least 1 filter"
                 ));
             }
+        }
+        if self.code == Some(0) {
+            return Err(
+                "model.code: the code size must be at least 1 (or leave it out to \
+                        keep the last level's maps as the code)"
+                    .into(),
+            );
         }
         if self.kernel_size == 0 {
             return Err("model.kernel_size: the kernel size must be at least 1".into());
@@ -178,7 +198,7 @@ impl ConvConfig {
         Ok(sizes)
     }
 
-    /// The code's shape (channels, height, width) for samples of `shape`.
+    /// The shape (channels, height, width) of the last level's maps for samples of `shape`.
     pub fn code_shape(&self, shape: SampleShape) -> Result<[usize; 3]> {
         let sizes = self.level_sizes(shape)?;
         let [h, w] = sizes[sizes.len() - 1];

@@ -15,7 +15,7 @@ use crate::models::layers::Activation;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
 /// The weight layer of a level.
@@ -72,10 +72,20 @@ impl Level {
     }
 }
 
+/// A dense code between the conv levels: flattened maps -> code -> maps.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    down: Linear,
+    up: Linear,
+    #[module(skip)]
+    code_activation: Activation,
+}
+
 /// A convolutional autoencoder built from a [`ConvConfig`] for one sample shape.
 #[derive(Module, Debug)]
 pub struct ConvAutoencoder {
     encoder: Vec<Level>,
+    bottleneck: Option<Bottleneck>,
     decoder: Vec<Level>,
     output: Conv2d,
     /// The input's channels.
@@ -116,6 +126,13 @@ impl ConvConfig {
             channels = filters;
         }
         let code_channels = channels;
+        let [code_h, code_w] = sizes[sizes.len() - 1];
+        let maps = code_channels * code_h * code_w;
+        let bottleneck = self.code.map(|code| Bottleneck {
+            down: init.linear(maps, code, device),
+            up: init.linear(code, maps, device),
+            code_activation: self.code_activation,
+        });
         let mut decoder = Vec::with_capacity(self.filters.len());
         for filters in self.decoder_channels() {
             let layer = match self.upsample {
@@ -130,6 +147,7 @@ impl ConvConfig {
         let output = init.conv2d(channels, shape.channels, k, 1, device);
         Ok(ConvAutoencoder {
             encoder,
+            bottleneck,
             decoder,
             output,
             channels: shape.channels,
@@ -159,7 +177,11 @@ impl ConvAutoencoder {
                     .forward(x);
             }
         }
-        x.reshape([batch, self.code_len()])
+        let maps = x.reshape([batch, self.maps_len()]);
+        match &self.bottleneck {
+            Some(b) => b.code_activation.forward(b.down.forward(maps)),
+            None => maps,
+        }
     }
 
     /// The output layer's pre-activation values for a batch of codes: `[batch, c*h*w]`.
@@ -167,7 +189,11 @@ impl ConvAutoencoder {
         let [batch, _] = code.dims();
         let levels = self.sizes.len() - 1;
         let [h, w] = self.sizes[levels];
-        let mut x = code.reshape([batch, self.code_channels, h, w]);
+        let maps = match &self.bottleneck {
+            Some(b) => self.activation.forward(b.up.forward(code)),
+            None => code,
+        };
+        let mut x = maps.reshape([batch, self.code_channels, h, w]);
         for (j, level) in self.decoder.iter().enumerate() {
             // Back to the size the mirrored encoder level had.
             let size = self.sizes[levels - 1 - j];
@@ -204,15 +230,24 @@ impl ConvAutoencoder {
         LossParts::new(loss.compute(logits, target, self.output_activation))
     }
 
-    /// The code's shape: `[channels, height, width]`.
+    /// The shape of the last encoder level's maps: `[channels, height, width]` (the code,
+    /// unless there is a dense code after them).
     pub fn code_shape(&self) -> [usize; 3] {
         let [h, w] = self.sizes[self.sizes.len() - 1];
         [self.code_channels, h, w]
     }
 
-    /// Values in one sample's code.
-    pub fn code_len(&self) -> usize {
+    /// Values in the last encoder level's maps.
+    pub fn maps_len(&self) -> usize {
         self.code_shape().iter().product()
+    }
+
+    /// Values in one sample's code: the dense code's size, or the maps'.
+    pub fn code_len(&self) -> usize {
+        match &self.bottleneck {
+            Some(b) => b.down.weight.dims()[1],
+            None => self.maps_len(),
+        }
     }
 
     /// Height and width at every encoder level: the input's first, the code's last.

@@ -53,6 +53,33 @@ fn output_has_the_input_shape_for_every_size_and_mode() {
 }
 
 #[test]
+fn a_dense_code_after_the_levels_has_its_own_size_and_the_output_the_input_s() {
+    let device = Device::flex();
+    for shape in [SampleShape::image(1, 28, 28), SampleShape::image(3, 13, 17)] {
+        let model = config("filters = [4, 6]\ndownsample = \"stride\"\ncode = 10")
+            .init(shape, &device)
+            .unwrap();
+        let x = random_batch(3, shape, &device);
+        let code = model.encode(x);
+        assert_eq!(code.dims(), [3, 10], "{shape}");
+        assert_eq!(model.code_len(), 10);
+        assert_eq!(
+            model.maps_len(),
+            model.code_shape().iter().product::<usize>()
+        );
+        // The code layer is linear by default: negative values survive.
+        assert!(values(code.clone()).iter().any(|&v| v < 0.0), "{shape}");
+        assert_eq!(
+            model.decode_logits(code).dims(),
+            [3, shape.len()],
+            "{shape}"
+        );
+    }
+    let zero: ConvConfig = toml::from_str("filters = [4]\ncode = 0").unwrap();
+    assert!(zero.validate().unwrap_err().starts_with("model.code:"));
+}
+
+#[test]
 fn levels_round_up_and_the_decoder_mirrors_them() {
     let device = Device::flex();
     let model = config("filters = [16, 8, 8]")

@@ -95,6 +95,8 @@ impl VaeConvConfig {
             batch_norm: self.batch_norm,
             dropout: 0.0,
             init: vae.init,
+            code: None,
+            code_activation: Activation::Linear,
             corruption: None,
         }
     }
