@@ -84,8 +84,8 @@ pub const REFERENCES: &[Reference] = &[
     },
     Reference {
         file: "conv-denoising.toml",
-        epochs: Some(10),
-        note: "10 of the blog's 100 epochs (about 7 minutes an epoch on 2 CPU cores)",
+        epochs: Some(5),
+        note: "5 of the blog's 100 epochs (minutes an epoch on 2 CPU cores)",
     },
     Reference {
         file: "vae.toml",
