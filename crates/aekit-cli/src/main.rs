@@ -378,8 +378,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             let rows = aekit::quality::run(&options, |row| {
                 eprintln!(
-                    "{}: code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
+                    "{} ({}): code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
                     row.name,
+                    row.provenance,
                     row.code,
                     row.epochs,
                     row.metrics.squared_error_per_sample,

@@ -543,11 +543,9 @@ fn bench_quality_trains_reuses_and_never_overwrites() {
     // The second time the finished runs are reused, not trained again.
     let out = run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("reused a finished run"),
-        "{}",
-        stdout(&out)
-    );
+    let log = stderr(&out);
+    assert!(log.contains("linear (reused a finished run)"), "{log}");
+    assert!(log.contains("deep (reused a finished run)"), "{log}");
 
     // An existing report is never overwritten.
     assert_clean_error(

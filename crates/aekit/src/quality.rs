@@ -140,8 +140,10 @@ pub struct QualityRow {
     pub variational: bool,
     /// The family's own figure (sparsity, Jacobian norm, PSNR gain, ELBO).
     pub family_metric: String,
-    /// Notes on how the row was made (fewer epochs, reused run).
+    /// Caveats on the figures (fewer epochs than the config's), marked in the table.
     pub note: String,
+    /// Whether the run was trained now, resumed, or a finished run reused.
+    pub provenance: String,
 }
 
 impl QualityRow {
@@ -203,8 +205,7 @@ pub fn run(
             config.train.epochs = cap;
             notes.push(format!("capped at {cap} epochs (--max-epochs)"));
         }
-        let (status, note) = train_or_reuse(&config, options)?;
-        notes.push(note);
+        let (status, provenance) = train_or_reuse(&config, options)?;
         let report = eval::evaluate_run(&config.run_dir(), None, None, options.device)?;
         let code = report.code.units;
         let sample_len = RunDir::open(&config.run_dir())?
@@ -237,6 +238,7 @@ pub fn run(
                 .filter(|n| !n.is_empty())
                 .collect::<Vec<_>>()
                 .join("; "),
+            provenance,
         };
         on_row(&row);
         rows.push(row);
@@ -334,7 +336,7 @@ fn family_metric(config: &RunConfig, report: &EvalReport, valid_loss: f64) -> St
             100.0 * report.code.active_fraction
         ),
         ModelConfig::Contractive(_) => match report.code.jacobian_norm {
-            Some(norm) => format!("mean ||J||_F^2 {norm:.3}"),
+            Some(norm) => format!("mean ‖J‖²_F {norm:.3}"),
             None => String::new(),
         },
         ModelConfig::Vae(_) => format!("-ELBO {valid_loss:.2} nats"),
@@ -351,11 +353,16 @@ pub fn table(rows: &[QualityRow]) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
-        let beats = match (row.variational, row.beats_pca()) {
-            (true, _) => "n/a (variational)",
-            (false, None) => "n/a (code >= input: PCA is exact)",
-            (false, Some(true)) => "yes",
-            (false, Some(false)) => "**no**",
+        let beats = match (row.variational, row.pca) {
+            (true, _) => "n/a (variational)".to_string(),
+            (false, None) => "n/a (code >= input: PCA is exact)".into(),
+            // A linear autoencoder can at best find PCA's subspace: how near it lands.
+            (false, Some(pca)) if row.family == "linear" => format!(
+                "PCA's subspace: {:+.1}%",
+                100.0 * (row.metrics.squared_error_per_sample / pca.squared_error_per_sample - 1.0)
+            ),
+            (false, Some(_)) if row.beats_pca() == Some(true) => "yes".into(),
+            (false, Some(_)) => "**no**".into(),
         };
         let pca = row.pca.map_or("0 (exact)".to_string(), |p| {
             format!("{:.3}", p.squared_error_per_sample)
