@@ -83,6 +83,11 @@ pub const REFERENCES: &[Reference] = &[
         note: "",
     },
     Reference {
+        file: "conv-bottleneck.toml",
+        epochs: None,
+        note: "",
+    },
+    Reference {
         file: "conv-denoising.toml",
         epochs: Some(5),
         note: "5 of the blog's 100 epochs (minutes an epoch on 2 CPU cores)",
@@ -94,8 +99,8 @@ pub const REFERENCES: &[Reference] = &[
     },
     Reference {
         file: "conv-vae.toml",
-        epochs: None,
-        note: "",
+        epochs: Some(2),
+        note: "2 of the config's 20 epochs (minutes an epoch on 2 CPU cores)",
     },
 ];
 
