@@ -98,6 +98,11 @@ pub const REFERENCES: &[Reference] = &[
         note: "",
     },
     Reference {
+        file: "vae-binarized-deep.toml",
+        epochs: None,
+        note: "",
+    },
+    Reference {
         file: "conv-vae.toml",
         epochs: Some(2),
         note: "2 of the config's 20 epochs (minutes an epoch on 2 CPU cores)",
