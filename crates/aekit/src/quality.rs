@@ -195,7 +195,9 @@ pub fn run(
         ));
     }
     let plain = device::plain_device(options.device)?;
-    let mut pca_cache: BTreeMap<(PathBuf, usize), ReconstructionMetrics> = BTreeMap::new();
+    // PCA results by (the whole [data] table, code size): binarised data share a path with
+    // grey data but not their test split.
+    let mut pca_cache: BTreeMap<(String, usize), ReconstructionMetrics> = BTreeMap::new();
     let mut rows = Vec::with_capacity(selected.len());
     for reference in selected {
         let path = options.configs_dir.join(reference.file);
@@ -222,7 +224,7 @@ pub fn run(
             .load_meta()?
             .sample_shape
             .len();
-        let data_key = config.data.path.clone().unwrap_or_default();
+        let data_key = format!("{:?}", config.data);
         let pca = match pca_cache.get(&(data_key.clone(), code)) {
             Some(metrics) => Some(*metrics),
             None if code >= sample_len => None,
