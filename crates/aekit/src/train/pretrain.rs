@@ -64,11 +64,12 @@ pub fn pretrain_greedy(
     let mut reports = Vec::with_capacity(model.depth());
     for level in 0..model.depth() {
         let mut pair = model.shallow_pair(level);
-        let (loss_kind, output) = if level == 0 {
-            (tc.loss, pair.decoder_activation())
+        let loss_kind = if level == 0 {
+            tc.loss
         } else {
-            (ReconstructionLoss::Mse, pair.decoder_activation())
+            ReconstructionLoss::Mse
         };
+        let output = pair.decoder_activation();
         let mut optimizer = tc.optimizer();
         let mut final_loss = f64::NAN;
         for epoch in 1..=tc.pretrain_epochs {
