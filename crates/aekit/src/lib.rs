@@ -15,6 +15,7 @@
 //! - [`train`]: the training loop (optimizer, progress, checkpoints, early stopping, resume).
 //! - [`run_dir`]: the run directory a training run writes and later commands read.
 //! - [`eval`], [`reconstruct`], [`plots`]: what is done with a trained run.
+//! - [`speed`]: the throughput and memory benchmark (`aekit bench speed`).
 //!
 //! Computation runs on Burn's `flex` CPU backend by default (see [`device`]).
 
@@ -29,6 +30,7 @@ pub mod pca;
 pub mod plots;
 pub mod reconstruct;
 pub mod run_dir;
+pub mod speed;
 pub mod train;
 
 pub use error::{Error, Result};
