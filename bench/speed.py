@@ -158,10 +158,16 @@ def main():
                    help="models of the memory-per-epoch run (comma-separated, or all)")
     p.add_argument("--no-torch", action="store_true", help="aekit only")
     p.add_argument("--no-build", action="store_true", help="use target/release/aekit as is")
+    p.add_argument("--aekit", default=None,
+                   help="measure this aekit binary instead (e.g. an older build; implies --no-build)")
     p.add_argument("--save", action="store_true", help="also write bench/results/<date>-speed.txt")
     p.add_argument("--out", default=None, help="also write the report to this file")
     args = p.parse_args()
 
+    global AEKIT
+    if args.aekit:
+        AEKIT = Path(args.aekit).resolve()
+        args.no_build = True
     threads = [int(t) for t in args.threads.split(",")]
     wanted = None if args.models == "all" else set(args.models.split(","))
     models = [m for m in MODELS if wanted is None or m[0] in wanted]
@@ -236,14 +242,16 @@ def main():
     def med(row, side, t, key):
         return median([(x or {}).get(key) for x in row[side].get(t, [])])
 
+    load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = []
     w = lines.append
     w(f"# aekit speed suite, {date}")
     w("")
     w(f"command: `{command}` (from the repository root)")
     w(f"machine: {info['nproc']} cores ({info['cpu']}), {info['memory']}, "
-      f"load average at the start {load_start}, at the end {info['load']}; {info['system']}")
-    w(f"aekit:   {info['commit']} (release build, Burn flex backend)")
+      f"load average at the start {load_start}, at the end {load_end}; {info['system']}")
+    w(f"aekit:   {info['commit']} (release build, Burn flex backend)"
+      + (f", binary {args.aekit}" if args.aekit else ""))
     w(f"PyTorch: {torch_version if py else 'NOT INSTALLED: ' + torch_version}"
       + (f" ({py}, OMP_WAIT_POLICY=PASSIVE)" if py else ""))
     w(f"setup:   {args.steps} timed training steps after {args.warmup} warm-up steps, batch "

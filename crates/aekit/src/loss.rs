@@ -2,6 +2,8 @@
 //! evaluation reports). Every loss is a mean per element, so figures compare directly with
 //! Keras's and PyTorch's defaults.
 
+mod fused;
+
 use crate::models::Activation;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
@@ -48,7 +50,7 @@ impl ReconstructionLoss {
     /// `logits` are the output layer's values before `output` (its activation) is applied.
     pub fn compute(self, logits: Tensor<2>, target: Tensor<2>, output: Activation) -> Tensor<1> {
         match self {
-            ReconstructionLoss::Bce => bce_with_logits(logits, target).mean(),
+            ReconstructionLoss::Bce => bce_with_logits_mean(logits, target),
             ReconstructionLoss::Mse => {
                 let diff = output.forward(logits) - target;
                 (diff.clone() * diff).mean()
@@ -63,6 +65,14 @@ impl ReconstructionLoss {
 pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<D> {
     let complement = target.neg().add_scalar(1.0);
     complement * logits.clone() - log_sigmoid(logits)
+}
+
+/// The mean over every element of [`bce_with_logits`]: one fused operation with a
+/// closed-form gradient (`(sigmoid(x) - t) / N`) on the `flex` backend, the composition of
+/// tensor operations elsewhere.
+pub fn bce_with_logits_mean<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
+    fused::try_bce_with_logits_mean(&logits, &target)
+        .unwrap_or_else(|| bce_with_logits(logits, target).mean())
 }
 
 /// Sums of reconstruction errors over samples, accumulated batch by batch.
