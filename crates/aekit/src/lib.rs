@@ -11,7 +11,8 @@
 //!   with `--set key=value` overrides).
 //! - [`models`]: the autoencoder families, one module each, behind the [`models::Autoencoder`]
 //!   enum that the rest of the library uses.
-//! - [`loss`]: reconstruction losses and the evaluation metrics.
+//! - [`loss`]: reconstruction losses and the evaluation metrics; [`kernels`]: vectorised
+//!   element-wise math for the CPU backend.
 //! - [`train`]: the training loop (optimizer, progress, checkpoints, early stopping, resume).
 //! - [`run_dir`]: the run directory a training run writes and later commands read.
 //! - [`eval`], [`reconstruct`], [`plots`]: what is done with a trained run.
@@ -24,6 +25,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod kernels;
 pub mod loss;
 pub mod models;
 pub mod pca;

@@ -16,6 +16,7 @@
 //! gradient checkpointing); `loss::bce_with_logits_mean` falls back to the composition of
 //! tensor operations elsewhere.
 
+use crate::kernels::{exp_nonpositive, ln_1_to_2};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -180,59 +181,6 @@ fn bce_element(x: f32, t: f32) -> (f32, f32) {
     let loss = x.max(0.0) - x * t + softplus;
     let sigmoid = if x >= 0.0 { r } else { e * r };
     (loss, sigmoid)
-}
-
-/// `e^x` for `x <= 0` (Cephes' `expf` polynomial; relative error about 1e-7), flushed to a
-/// tiny normal number below -87.
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
-    let x = x.max(-87.0);
-    let shifted = x * LOG2E + ROUND;
-    let n = shifted - ROUND;
-    let k = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
-    let z = r * r;
-    let mut p = 1.987_569_1e-4;
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
-        p = p * r + c;
-    }
-    let y = p * z + r + 1.0;
-    y * f32::from_bits(((k + 127) as u32) << 23)
-}
-
-/// `ln(u)` for `u` in [1, 2] (Cephes' `logf` polynomial; error about 1e-7).
-#[inline(always)]
-fn ln_1_to_2(u: f32) -> f32 {
-    const SQRT_2: f32 = std::f32::consts::SQRT_2;
-    // u = 2^k m with m in [sqrt(1/2), sqrt(2)): k is 0, or 1 above sqrt(2).
-    let high = u > SQRT_2;
-    let m = if high { u * 0.5 } else { u };
-    let k = if high { 1.0 } else { 0.0 };
-    let x = m - 1.0;
-    let z = x * x;
-    let mut p = 7.037_683_6e-2;
-    for c in [
-        -1.151_461e-1,
-        1.167_699_9e-1,
-        -1.242_014_1e-1,
-        1.424_932_3e-1,
-        -1.666_805_8e-1,
-        2.000_071_4e-1,
-        -2.499_999_4e-1,
-        3.333_333e-1,
-    ] {
-        p = p * x + c;
-    }
-    let y = x * z * p + k * -2.121_944_4e-4 - 0.5 * z;
-    x + y + k * 0.693_359_4
 }
 
 /// One sweep: `(a - b) * scale`, element-wise, in a new tensor of `a`'s shape.
