@@ -25,6 +25,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per parallel task (and per term of the fixed summation order).
 const CHUNK: usize = 16 * 1024;
@@ -91,43 +92,54 @@ fn forward(
     let (x, t) = (values(&logits), values(&target));
     assert_eq!(x.len(), t.len(), "logits and targets differ in size");
     let n = x.len();
-    let mut sigmoid = if keep_sigmoid {
-        vec![0.0f32; n]
-    } else {
-        Vec::new()
-    };
-    let sums: Vec<f64> = if keep_sigmoid {
-        x.par_chunks(CHUNK)
+    if keep_sigmoid {
+        // Written once by the sweep: no zeroing first.
+        let mut sigmoid: Vec<f32> = Vec::with_capacity(n);
+        let sums: Vec<f64> = x
+            .par_chunks(CHUNK)
             .zip(t.par_chunks(CHUNK))
-            .zip(sigmoid.par_chunks_mut(CHUNK))
+            .zip(sigmoid.spare_capacity_mut()[..n].par_chunks_mut(CHUNK))
             .map(|((x, t), s)| chunk_loss(x, t, Some(s)))
-            .collect()
-    } else {
-        x.par_chunks(CHUNK)
-            .zip(t.par_chunks(CHUNK))
-            .map(|(x, t)| chunk_loss(x, t, None))
-            .collect()
-    };
-    let mean = (sums.iter().sum::<f64>() / n.max(1) as f64) as f32;
-    let sigmoid = keep_sigmoid
-        .then(|| FlexTensor::from_data(TensorData::new(sigmoid, logits.layout().shape().clone())));
-    (mean, sigmoid)
+            .collect();
+        // SAFETY: the chunks above cover all `n` values and `chunk_loss` wrote every one.
+        unsafe { sigmoid.set_len(n) };
+        let shape = logits.layout().shape().clone();
+        let sigmoid = FlexTensor::from_data(TensorData::new(sigmoid, shape));
+        return (mean(&sums, n), Some(sigmoid));
+    }
+    let sums: Vec<f64> = x
+        .par_chunks(CHUNK)
+        .zip(t.par_chunks(CHUNK))
+        .map(|(x, t)| chunk_loss(x, t, None))
+        .collect();
+    (mean(&sums, n), None)
+}
+
+/// The mean from the chunks' sums, added in order (the same order for any thread count).
+fn mean(sums: &[f64], n: usize) -> f32 {
+    (sums.iter().sum::<f64>() / n.max(1) as f64) as f32
 }
 
 /// The loss summed over one chunk (in blocks, each summed into eight `f64` lanes); writes
-/// `sigmoid(x)` into `sigmoid` when given.
-fn chunk_loss(x: &[f32], t: &[f32], mut sigmoid: Option<&mut [f32]>) -> f64 {
+/// `sigmoid(x)` into every value of `sigmoid` when given.
+fn chunk_loss(x: &[f32], t: &[f32], mut sigmoid: Option<&mut [MaybeUninit<f32>]>) -> f64 {
     let mut loss = [0.0f32; BLOCK];
-    let mut scratch = [0.0f32; BLOCK];
+    let mut block_sigmoid = [0.0f32; BLOCK];
     let mut lanes = [0.0f64; 8];
     for start in (0..x.len()).step_by(BLOCK) {
         let end = (start + BLOCK).min(x.len());
         let len = end - start;
-        let s = match sigmoid.as_deref_mut() {
-            Some(s) => &mut s[start..end],
-            None => &mut scratch[..len],
-        };
-        bce_block(&x[start..end], &t[start..end], &mut loss[..len], s);
+        bce_block(
+            &x[start..end],
+            &t[start..end],
+            &mut loss[..len],
+            &mut block_sigmoid[..len],
+        );
+        if let Some(s) = sigmoid.as_deref_mut() {
+            for (out, &v) in s[start..end].iter_mut().zip(&block_sigmoid[..len]) {
+                out.write(v);
+            }
+        }
         let mut blocks = loss[..len].chunks_exact(8);
         for block in &mut blocks {
             for (lane, &v) in lanes.iter_mut().zip(block) {
@@ -183,19 +195,26 @@ fn bce_element(x: f32, t: f32) -> (f32, f32) {
     (loss, sigmoid)
 }
 
-/// One sweep: `(a - b) * scale`, element-wise, in a new tensor of `a`'s shape.
-fn scaled_difference(a: &FlexTensor, b: &FlexTensor, scale: f32) -> FlexTensor {
-    let (a, b) = (contiguous(a), contiguous(b));
-    let (x, y) = (values(&a), values(&b));
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
-        .for_each(|(o, (x, y))| {
-            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-                *o = (x - y) * scale;
+/// One sweep: `(s - t) * scale` element-wise, written over `s` (which the backward pass owns,
+/// so no new buffer is needed).
+fn scaled_difference_in_place(s: FlexTensor, t: &FlexTensor, scale: f32) -> FlexTensor {
+    let mut s = if s.is_contiguous() && s.layout().start_offset() == 0 {
+        s
+    } else {
+        s.to_contiguous()
+    };
+    let t = contiguous(t);
+    let t = values(&t);
+    let n = t.len();
+    s.storage_mut::<f32>()[..n]
+        .par_chunks_mut(CHUNK)
+        .zip(t.par_chunks(CHUNK))
+        .for_each(|(s, t)| {
+            for (s, &t) in s.iter_mut().zip(t) {
+                *s = (*s - t) * scale;
             }
         });
-    FlexTensor::from_data(TensorData::new(out, a.layout().shape().clone()))
+    s
 }
 
 /// `value * scale` element-wise.
@@ -233,20 +252,25 @@ impl Backward<Flex, 2> for BceWithLogitsMeanBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let state = ops.state;
-        let n = state.elements.max(1) as f32;
+        let BceState {
+            sigmoid,
+            target,
+            logits,
+            elements,
+        } = ops.state;
+        let n = elements.max(1) as f32;
         binary::<Flex, _, _>(
             ops.parents,
             ops.node,
             grads,
             |grad| {
-                let sigmoid = state.sigmoid.as_ref().expect("kept for the logits");
-                let target = state.target.as_ref().expect("kept for the logits");
-                scaled_difference(sigmoid, target, upstream(&grad) / n)
+                let sigmoid = sigmoid.expect("kept for the logits");
+                let target = target.expect("kept for the logits");
+                scaled_difference_in_place(sigmoid, &target, upstream(&grad) / n)
             },
             |grad| {
-                let logits = state.logits.as_ref().expect("kept for the targets");
-                scaled(logits, -upstream(&grad) / n)
+                let logits = logits.expect("kept for the targets");
+                scaled(&logits, -upstream(&grad) / n)
             },
         );
     }
