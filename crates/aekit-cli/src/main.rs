@@ -115,7 +115,8 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
-    /// Benchmarks: the reference configs' quality.
+    /// Benchmarks: the reference configs' quality beside PCA, and training/inference speed
+    /// (`bench/speed.py` runs the whole speed suite against PyTorch).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -132,34 +133,80 @@ enum BenchCommand {
                       aekit bench quality --only deep,sparse-l1 --max-epochs 2\n  \
                       aekit bench quality --data /data/mnist"
     )]
-    Quality {
-        /// The folder holding the reference configs.
-        #[arg(long, default_value = "configs")]
-        configs: PathBuf,
-        /// The folder the benchmark's runs go into.
-        #[arg(long, default_value = "runs/quality")]
-        runs_dir: PathBuf,
-        /// The MNIST folder, in place of the configs' `data.path`.
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Train at most this many epochs per config (a quick look).
-        #[arg(long)]
-        max_epochs: Option<usize>,
-        /// Override a key of every config, e.g. `--set data.limit=2000` (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Only these configs (names without .toml, comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<String>,
-        /// Also write the report (command, machine, date, table) to this file.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// No training progress output.
-        #[arg(long)]
-        quiet: bool,
-        #[command(flatten)]
-        compute: Compute,
-    },
+    Quality(QualityArgs),
+    /// Training and inference samples/s and peak memory of a config's model.
+    #[command(
+        after_help = "Examples:\n  aekit bench speed --config configs/mnist-dense.toml --threads 1\n  aekit bench speed --config configs/conv.toml --steps 50 --json conv.json\n  aekit bench speed --config configs/vae.toml --export-check /tmp/vae-check   # for bench/pytorch/speed.py --check\n  aekit bench speed --config configs/mnist-dense.toml --epochs-memory 10      # peak memory per epoch"
+    )]
+    Speed(SpeedArgs),
+}
+
+#[derive(Args)]
+struct QualityArgs {
+    /// The folder holding the reference configs.
+    #[arg(long, default_value = "configs")]
+    configs: PathBuf,
+    /// The folder the benchmark's runs go into.
+    #[arg(long, default_value = "runs/quality")]
+    runs_dir: PathBuf,
+    /// The MNIST folder, in place of the configs' `data.path`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Train at most this many epochs per config (a quick look).
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    /// Override a key of every config, e.g. `--set data.limit=2000` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Only these configs (names without .toml, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the report (command, machine, date, table) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No training progress output.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+#[derive(Args)]
+struct SpeedArgs {
+    /// The config file (TOML) whose model is measured.
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. `--set data.limit=10000` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Untimed steps before the timed ones (training and inference).
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Timed inference batches (default: as many as `--steps`).
+    #[arg(long)]
+    infer_steps: Option<usize>,
+    /// Seed of the initialisation and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Instead of timing: write the initial weights, one batch and aekit's loss on them into
+    /// this folder, for `bench/pytorch/speed.py --check`.
+    #[arg(long, value_name = "DIR", conflicts_with = "epochs_memory")]
+    export_check: Option<PathBuf>,
+    /// Instead of timing: train this many epochs with the real training loop and report the
+    /// peak resident memory of every epoch.
+    #[arg(long, value_name = "EPOCHS")]
+    epochs_memory: Option<usize>,
+    #[command(flatten)]
+    compute: Compute,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +317,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 resume: resume.is_some(),
                 device: compute.device,
                 quiet,
+                ..Default::default()
             };
             let outcome = train::train(&config, &options)?;
             let s = &outcome.summary;
@@ -343,70 +391,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             println!("PSNR:     {:.2} dB", m.psnr);
         }
-        Command::Bench {
-            command:
-                BenchCommand::Quality {
-                    configs,
-                    runs_dir,
-                    data,
-                    max_epochs,
-                    set,
-                    only,
-                    out,
-                    quiet,
-                    compute,
-                },
-        } => {
-            setup(&compute)?;
-            if let Some(out) = &out
-                && out.exists()
-            {
-                anyhow::bail!(
-                    "{}: the report file exists already; choose another --out or remove it",
-                    out.display()
-                );
-            }
-            let options = aekit::quality::QualityOptions {
-                configs_dir: configs,
-                runs_dir,
-                data,
-                overrides: set,
-                max_epochs,
-                only,
-                device: compute.device,
-                quiet,
-            };
-            let rows = aekit::quality::run(&options, |row| {
-                eprintln!(
-                    "{} ({}): code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
-                    row.name,
-                    row.provenance,
-                    row.code,
-                    row.epochs,
-                    row.metrics.squared_error_per_sample,
-                    row.pca.map_or("exact".into(), |p| format!(
-                        "{:.3}",
-                        p.squared_error_per_sample
-                    )),
-                    row.metrics.bce
-                )
-            })?;
-            let table = aekit::quality::table(&rows);
-            println!("{table}");
-            if let Some(out) = out {
-                let command: Vec<String> = std::env::args().collect();
-                let report = format!(
-                    "aekit quality benchmark\ncommand: {}\nmachine: {}\ndate: {} (UTC)\n\n{table}",
-                    command.join(" "),
-                    machine_description(),
-                    today_utc()
-                );
-                std::fs::write(&out, report).map_err(|e| {
-                    anyhow::anyhow!("{}: cannot write the report: {e}", out.display())
-                })?;
-                eprintln!("wrote {}", out.display());
-            }
-        }
+        Command::Bench { command } => match command {
+            BenchCommand::Quality(args) => bench_quality(args)?,
+            BenchCommand::Speed(args) => bench_speed(args)?,
+        },
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 name,
@@ -457,4 +445,146 @@ fn today_utc() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn bench_quality(args: QualityArgs) -> anyhow::Result<()> {
+    let QualityArgs {
+        configs,
+        runs_dir,
+        data,
+        max_epochs,
+        set,
+        only,
+        out,
+        quiet,
+        compute,
+    } = args;
+    setup(&compute)?;
+    if let Some(out) = &out
+        && out.exists()
+    {
+        anyhow::bail!(
+            "{}: the report file exists already; choose another --out or remove it",
+            out.display()
+        );
+    }
+    let options = aekit::quality::QualityOptions {
+        configs_dir: configs,
+        runs_dir,
+        data,
+        overrides: set,
+        max_epochs,
+        only,
+        device: compute.device,
+        quiet,
+    };
+    let rows = aekit::quality::run(&options, |row| {
+        eprintln!(
+            "{} ({}): code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
+            row.name,
+            row.provenance,
+            row.code,
+            row.epochs,
+            row.metrics.squared_error_per_sample,
+            row.pca.map_or("exact".into(), |p| format!(
+                "{:.3}",
+                p.squared_error_per_sample
+            )),
+            row.metrics.bce
+        )
+    })?;
+    let table = aekit::quality::table(&rows);
+    println!("{table}");
+    if let Some(out) = out {
+        let command: Vec<String> = std::env::args().collect();
+        let report = format!(
+            "aekit quality benchmark\ncommand: {}\nmachine: {}\ndate: {} (UTC)\n\n{table}",
+            command.join(" "),
+            machine_description(),
+            today_utc()
+        );
+        std::fs::write(&out, report)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn bench_speed(args: SpeedArgs) -> anyhow::Result<()> {
+    setup(&args.compute)?;
+    if args.compute.device != DeviceChoice::Cpu {
+        anyhow::bail!("aekit bench speed measures the CPU backend only (--device cpu)");
+    }
+    let config = RunConfig::from_file(&args.config, &args.set)?;
+    if let Some(dir) = &args.export_check {
+        let manifest = aekit::speed::export_check(&config, args.batch, args.seed, dir)?;
+        println!(
+            "{}: wrote {} parameters, a batch of {} and aekit's loss {:.7} to {}",
+            config.name,
+            manifest.parameters.len(),
+            args.batch,
+            manifest.loss,
+            dir.display()
+        );
+        if let Some(path) = &args.json {
+            aekit::run_dir::write_json(path, &manifest)?;
+        }
+        return Ok(());
+    }
+    if let Some(epochs) = args.epochs_memory {
+        let report = aekit::speed::epoch_memory(&config, epochs)?;
+        println!(
+            "{}: peak resident memory per epoch (MiB, batch {}){}:",
+            report.name,
+            report.batch_size,
+            if report.per_epoch_peaks {
+                ""
+            } else {
+                " (cumulative: the peak could not be reset)"
+            }
+        );
+        for row in &report.rows {
+            println!(
+                "epoch {:3}  peak {:8.1}  at end {:8.1}  train loss {:.5}  {:.0} samples/s",
+                row.epoch, row.peak_mib, row.end_mib, row.train_loss, row.samples_per_sec
+            );
+        }
+        if let Some(growth) = report.growth_mib {
+            println!(
+                "growth of the last epoch's peak over the smallest later peak: {growth:+.1} MiB"
+            );
+        }
+        if let Some(path) = &args.json {
+            aekit::run_dir::write_json(path, &report)?;
+        }
+        return Ok(());
+    }
+    let options = aekit::speed::SpeedOptions {
+        steps: args.steps.max(1),
+        warmup: args.warmup,
+        batch_size: args.batch,
+        infer_steps: args.infer_steps.unwrap_or(args.steps).max(1),
+        seed: args.seed,
+    };
+    let report = aekit::speed::run(&config, &options)?;
+    if let Some(note) = &report.data.note {
+        eprintln!("note: random data: {note}");
+    }
+    println!(
+        "{} ({} model, {} parameters, {} threads, batch {}): train {:.0} samples/s, inference {:.0} samples/s, peak memory {}",
+        report.name,
+        report.kind,
+        report.parameters,
+        report.threads,
+        report.batch_size,
+        report.train_samples_per_s,
+        report.infer_samples_per_s,
+        report
+            .peak_rss_mib
+            .map_or("unknown".to_string(), |m| format!("{m:.1} MiB"))
+    );
+    if let Some(path) = &args.json {
+        aekit::run_dir::write_json(path, &report)?;
+    }
+    Ok(())
 }

@@ -561,3 +561,160 @@ fn bench_quality_trains_reuses_and_never_overwrites() {
         "`lineer` is not a reference config; choose from linear",
     );
 }
+
+#[test]
+fn bench_speed_reports_throughput_exports_a_check_and_memory_per_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "speedy", "");
+    let config = config.to_str().unwrap();
+    let out = aekit(
+        dir.path(),
+        &[
+            "bench",
+            "speed",
+            "--config",
+            config,
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+            "--batch",
+            "16",
+            "--threads",
+            "1",
+            "--json",
+            "speed.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("samples/s"), "{}", stdout(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("speed.json")).unwrap())
+            .unwrap();
+    assert!(report["train_samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["infer_samples_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["threads"], 1);
+
+    let out = aekit(
+        dir.path(),
+        &[
+            "bench",
+            "speed",
+            "--config",
+            config,
+            "--batch",
+            "16",
+            "--export-check",
+            "check",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("check/manifest.json").is_file());
+    assert!(dir.path().join("check/tensors.bin").is_file());
+
+    let out = aekit(
+        dir.path(),
+        &["bench", "speed", "--config", config, "--epochs-memory", "2"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("epoch   2"), "{}", stdout(&out));
+    // The temporary run directory is gone; nothing lands in the working folder.
+    assert!(!dir.path().join("runs").exists());
+}
+
+/// `--export-check` for a VAE: the exported loss is the negative ELBO of the exported weights
+/// on the exported batch with the exported noise, i.e. the noise is the one `loss_parts` drew.
+/// (Run through the binary: the random generator is global to a process.)
+#[test]
+fn bench_speed_vae_check_exports_the_noise_its_loss_used() {
+    use aekit::models::{ModelConfig, VaeConfig};
+    use aekit::speed::{CheckManifest, ExportedTensor};
+    use burn::module::{Module, ModuleMapper, Param};
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vae.toml");
+    std::fs::write(
+        &path,
+        "name = \"v\"\n[data]\nkind = \"shapes\"\nsamples = 200\nsize = 16\n\
+         [model]\nkind = \"vae\"\nhidden = [24]\nlatent = 3\ninit = \"torch-default\"\n",
+    )
+    .unwrap();
+    let out = aekit(
+        dir.path(),
+        &[
+            "bench",
+            "speed",
+            "--config",
+            path.to_str().unwrap(),
+            "--batch",
+            "8",
+            "--export-check",
+            "check",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest: CheckManifest = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("check/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let floats: Vec<f32> = std::fs::read(dir.path().join("check/tensors.bin"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let ModelConfig::Vae(config) =
+        serde_json::from_value::<ModelConfig>(manifest.model.clone()).unwrap()
+    else {
+        panic!("a VAE config")
+    };
+
+    struct Load<'a>(std::slice::Iter<'a, ExportedTensor>, &'a [f32]);
+    impl ModuleMapper for Load<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let entry = self.0.next().unwrap();
+            let n: usize = entry.shape.iter().product();
+            let values = self.1[entry.offset..entry.offset + n].to_vec();
+            param.map(|t| {
+                assert_eq!(t.dims().to_vec(), entry.shape);
+                Tensor::from_data(TensorData::new(values, t.shape()), &t.device())
+            })
+        }
+    }
+    let device = Device::flex();
+    let vae = VaeConfig::init(&config, aekit::data::SampleShape::features(256), &device)
+        .unwrap()
+        .map(&mut Load(manifest.parameters.iter(), &floats));
+    let take = |t: &ExportedTensor| {
+        let n: usize = t.shape.iter().product();
+        Tensor::<2>::from_data(
+            TensorData::new(
+                floats[t.offset..t.offset + n].to_vec(),
+                [t.shape[0], t.shape[1]],
+            ),
+            &device,
+        )
+    };
+    let (x, noise) = (
+        take(&manifest.batch),
+        take(manifest.noise.as_ref().unwrap()),
+    );
+    let (mean, log_variance) = vae.posterior(x.clone());
+    let z = mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise;
+    let nll = aekit::loss::bce_with_logits(vae.decode_logits(z), x)
+        .sum()
+        .into_scalar::<f32>() as f64
+        / 8.0;
+    let kl = (log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp())
+        .sum()
+        .into_scalar::<f32>() as f64
+        * -0.5
+        / 8.0;
+    assert!(
+        (nll + kl - manifest.loss).abs() <= 1e-5 * manifest.loss.abs(),
+        "recomputed {} (nll {nll}, kl {kl}), exported {} {:?}",
+        nll + kl,
+        manifest.loss,
+        manifest.terms
+    );
+}

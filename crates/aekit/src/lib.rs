@@ -11,10 +11,12 @@
 //!   with `--set key=value` overrides).
 //! - [`models`]: the autoencoder families, one module each, behind the [`models::Autoencoder`]
 //!   enum that the rest of the library uses.
-//! - [`loss`]: reconstruction losses and the evaluation metrics.
+//! - [`loss`]: reconstruction losses and the evaluation metrics; [`kernels`]: vectorised
+//!   element-wise math for the CPU backend.
 //! - [`train`]: the training loop (optimizer, progress, checkpoints, early stopping, resume).
 //! - [`run_dir`]: the run directory a training run writes and later commands read.
 //! - [`eval`], [`reconstruct`], [`plots`]: what is done with a trained run.
+//! - [`speed`]: the throughput and memory benchmark (`aekit bench speed`).
 //!
 //! Computation runs on Burn's `flex` CPU backend by default (see [`device`]).
 
@@ -23,6 +25,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod kernels;
 pub mod loss;
 pub mod models;
 pub mod pca;
@@ -30,6 +33,7 @@ pub mod plots;
 pub mod quality;
 pub mod reconstruct;
 pub mod run_dir;
+pub mod speed;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -2,9 +2,11 @@
 //! evaluation reports). Every loss is a mean per element, so figures compare directly with
 //! Keras's and PyTorch's defaults.
 
+mod fused;
+
 use crate::models::Activation;
 use burn::tensor::Tensor;
-use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
 /// A reconstruction loss, chosen by name in `[train] loss = "..."`.
@@ -48,7 +50,7 @@ impl ReconstructionLoss {
     /// `logits` are the output layer's values before `output` (its activation) is applied.
     pub fn compute(self, logits: Tensor<2>, target: Tensor<2>, output: Activation) -> Tensor<1> {
         match self {
-            ReconstructionLoss::Bce => bce_with_logits(logits, target).mean(),
+            ReconstructionLoss::Bce => bce_with_logits_mean(logits, target),
             ReconstructionLoss::Mse => {
                 let diff = output.forward(logits) - target;
                 (diff.clone() * diff).mean()
@@ -63,6 +65,14 @@ impl ReconstructionLoss {
 pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<D> {
     let complement = target.neg().add_scalar(1.0);
     complement * logits.clone() - log_sigmoid(logits)
+}
+
+/// The mean over every element of [`bce_with_logits`]: one fused operation with a
+/// closed-form gradient (`(sigmoid(x) - t) / N`) on the `flex` backend, the composition of
+/// tensor operations elsewhere.
+pub fn bce_with_logits_mean<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
+    fused::try_bce_with_logits_mean(&logits, &target)
+        .unwrap_or_else(|| bce_with_logits(logits, target).mean())
 }
 
 /// Sums of reconstruction errors over samples, accumulated batch by batch.
@@ -103,8 +113,11 @@ impl ReconstructionTotals {
     /// Adds one batch: `logits` before `output` is applied, and the targets.
     pub fn add_batch(&mut self, logits: Tensor<2>, target: Tensor<2>, output: Activation) {
         let [batch, values] = target.dims();
-        let bce = match output {
-            Activation::Sigmoid => bce_with_logits(logits.clone(), target.clone()),
+        let bce_sum = match output {
+            Activation::Sigmoid => {
+                bce_with_logits_mean(logits.clone(), target.clone()).into_scalar::<f32>() as f64
+                    * (batch * values) as f64
+            }
             // Like Keras: clip the output away from 0 and 1 before taking logs.
             _ => {
                 let eps = 1e-7;
@@ -113,12 +126,11 @@ impl ReconstructionTotals {
                 (t.clone() * p.clone().log()
                     + t.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log())
                 .neg()
+                .sum()
+                .into_scalar::<f32>() as f64
             }
         };
-        let reconstruction = match output {
-            Activation::Sigmoid => sigmoid(logits),
-            other => other.forward(logits),
-        };
+        let reconstruction = output.forward(logits);
         let diff = reconstruction - target;
         let squared = (diff.clone() * diff.clone()).sum_dim(1);
         let squared = squared.into_data().try_to_vec::<f32>().unwrap_or_default();
@@ -128,7 +140,7 @@ impl ReconstructionTotals {
             .map(|&sse| psnr_db(sse as f64 / values as f64))
             .sum::<f64>();
         self.absolute_error += diff.abs().sum().into_scalar::<f32>() as f64;
-        self.bce += bce.sum().into_scalar::<f32>() as f64;
+        self.bce += bce_sum;
         self.samples += batch;
         self.values_per_sample = values;
     }

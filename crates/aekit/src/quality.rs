@@ -297,6 +297,7 @@ fn train_or_reuse(
         resume,
         device: options.device,
         quiet: options.quiet,
+        on_epoch_end: None,
     };
     let outcome = train::train(config, &train_options)?;
     let note = if resume {

@@ -34,7 +34,7 @@ impl Activation {
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu => activation::relu(x),
-            Activation::Sigmoid => activation::sigmoid(x),
+            Activation::Sigmoid => crate::kernels::sigmoid(x),
             Activation::Tanh => activation::tanh(x),
             Activation::Linear => x,
             Activation::LeakyRelu => activation::leaky_relu(x, 0.01),

@@ -45,6 +45,9 @@ pub struct TrainOptions {
     pub device: DeviceChoice,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// Called at the end of every epoch, after its checkpoint is written (for measurements
+    /// such as `aekit bench speed --epochs-memory`).
+    pub on_epoch_end: Option<fn(&HistoryRow)>,
 }
 
 /// What a finished (or early-stopped) run reports.
@@ -143,6 +146,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         &mut optimizer,
         &mut state,
         &mut progress,
+        options.on_epoch_end,
     );
     progress.finish();
 
@@ -218,6 +222,50 @@ pub fn epoch_order(samples: usize, seed: u64, epoch: usize, shuffle: bool) -> Ve
     order
 }
 
+/// The loss of one training batch, before the optimizer step.
+#[derive(Debug, Clone)]
+pub struct StepLoss {
+    /// The total loss, still attached to the autodiff graph.
+    pub total: Tensor<1>,
+    /// Its value.
+    pub value: f64,
+    /// The values of its named parts (empty when the loss is the reconstruction alone).
+    pub terms: Vec<(&'static str, f64)>,
+}
+
+/// The forward half of a training step: `model`'s loss on a batch, `input` (possibly
+/// corrupted) against `target`, through the family's own `loss_parts`.
+pub fn step_loss(
+    model: &Autoencoder,
+    input: Tensor<2>,
+    target: Tensor<2>,
+    loss: crate::loss::ReconstructionLoss,
+) -> StepLoss {
+    let parts = model.loss_parts(input, target, loss);
+    let terms = parts
+        .terms
+        .iter()
+        .map(|(name, term)| (*name, term.clone().into_scalar::<f32>() as f64))
+        .collect();
+    let value = parts.total.clone().into_scalar::<f32>() as f64;
+    StepLoss {
+        total: parts.total,
+        value,
+        terms,
+    }
+}
+
+/// The backward half of a training step: the gradients of `total` and one optimizer step.
+pub fn step_update(
+    model: &mut Autoencoder,
+    optimizer: &mut burn::optim::ModuleOptimizer,
+    total: Tensor<1>,
+    learning_rate: f64,
+) {
+    let grads = GradientsParams::from_grads(total.backward(), &*model);
+    *model = optimizer.step(learning_rate, model.clone(), grads);
+}
+
 /// One training batch: clean samples (the target) and, for denoising models, their
 /// corrupted copy (the input).
 struct Batch {
@@ -255,6 +303,7 @@ fn run_epochs(
     optimizer: &mut burn::optim::ModuleOptimizer,
     state: &mut LoopState,
     progress: &mut Progress,
+    on_epoch_end: Option<fn(&HistoryRow)>,
 ) -> Result<RunStatus> {
     let tc = &config.train;
     let values_per_sample = train.shape.len();
@@ -326,15 +375,14 @@ fn run_epochs(
                     ),
                     None => target.clone(),
                 };
-                let parts = model.loss_parts(input, target, tc.loss);
-                for (name, term) in &parts.terms {
+                let loss = step_loss(model, input, target, tc.loss);
+                for (name, term) in &loss.terms {
                     *state
                         .partial_terms
                         .entry(format!("train_{name}"))
-                        .or_default() += term.clone().into_scalar::<f32>() as f64 * batch as f64;
+                        .or_default() += term * batch as f64;
                 }
-                let loss = parts.total;
-                let loss_value = loss.clone().into_scalar::<f32>() as f64;
+                let loss_value = loss.value;
                 if !loss_value.is_finite() {
                     return Err(Error::Training(format!(
                         "the training loss became {loss_value} at epoch {epoch}, step {}: the \
@@ -344,8 +392,7 @@ fn run_epochs(
                         run.checkpoints_dir().display()
                     )));
                 }
-                let grads = GradientsParams::from_grads(loss.backward(), &*model);
-                *model = optimizer.step(tc.learning_rate, model.clone(), grads);
+                step_update(model, optimizer, loss.total, tc.learning_rate);
                 train_seconds += step_start.elapsed().as_secs_f64();
                 state.partial_loss_sum += loss_value * batch as f64;
                 state.partial_samples += batch;
@@ -411,6 +458,9 @@ fn run_epochs(
         checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
         run.write_history(&state.history)?;
         plots::loss_curves(&run.loss_plot_path(), &state.history, tc.loss.name())?;
+        if let (Some(hook), Some(row)) = (on_epoch_end, state.history.last()) {
+            hook(row);
+        }
         if let Some(patience) = tc.patience
             && state.epochs_without_improvement >= patience
         {

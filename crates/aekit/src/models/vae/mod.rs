@@ -9,7 +9,7 @@ pub use config::{VaeConfig, VaeConvConfig};
 
 use crate::data::SampleShape;
 use crate::error::{Error, Result};
-use crate::loss::{ReconstructionLoss, bce_with_logits};
+use crate::loss::{ReconstructionLoss, bce_with_logits, bce_with_logits_mean};
 use crate::models::LossParts;
 use crate::models::conv::ConvAutoencoder;
 use crate::models::layers::{self, Activation};
@@ -172,16 +172,23 @@ impl Vae {
         target: Tensor<2>,
         loss: ReconstructionLoss,
     ) -> LossParts {
-        let [batch, _] = input.dims();
+        let [batch, values] = input.dims();
         let (mean, log_variance) = self.posterior(input);
         let noise =
             Tensor::<2>::random(mean.dims(), Distribution::Normal(0.0, 1.0), &mean.device());
         let z = mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise;
         let logits = self.decode_logits(z);
-        let reconstruction = self
-            .negative_log_likelihood(logits, target, loss)
-            .sum()
-            .div_scalar(batch as f64);
+        let reconstruction = match loss {
+            // The per-sample sum averaged over the batch is the mean over every value times
+            // the values per sample: the fused loss, with its closed-form gradient.
+            ReconstructionLoss::Bce => {
+                bce_with_logits_mean(logits, target).mul_scalar(values as f64)
+            }
+            _ => self
+                .negative_log_likelihood(logits, target, loss)
+                .sum()
+                .div_scalar(batch as f64),
+        };
         // KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2).
         let kl = (log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp())
             .sum()
