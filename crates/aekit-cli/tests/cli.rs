@@ -381,15 +381,21 @@ fn missing_inputs_are_clear_errors() {
     );
 }
 
-#[test]
-fn every_shipped_config_trains() {
-    // Each config under configs/ runs briefly, on the built-in data where it names MNIST
-    // and MNIST is not at hand, so that no example rots.
+/// The repository root and the shared MNIST folder, which must exist when `CI=true`.
+fn repo_root_and_mnist() -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mnist = root.join("../shared/data/mnist");
     if std::env::var("CI").as_deref() == Ok("true") {
         assert!(mnist.is_dir(), "CI=true but {} is missing", mnist.display());
     }
+    (root, mnist)
+}
+
+#[test]
+fn every_shipped_config_trains() {
+    // Each config under configs/ runs briefly, on the built-in data where it names MNIST
+    // and MNIST is not at hand, so that no example rots.
+    let (root, mnist) = repo_root_and_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let mut count = 0;
     for entry in std::fs::read_dir(root.join("configs")).unwrap() {
@@ -467,11 +473,7 @@ fn pca_baseline_reports_reconstruction_on_the_test_split() {
 
 #[test]
 fn bench_quality_trains_reuses_and_never_overwrites() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mnist = root.join("../shared/data/mnist");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        assert!(mnist.is_dir(), "CI=true but {} is missing", mnist.display());
-    }
+    let (root, mnist) = repo_root_and_mnist();
     let data: Vec<String> = if mnist.is_dir() {
         vec![
             format!("data.path={}", mnist.display()),
