@@ -7,12 +7,24 @@
 //!   activation at inference; other tensors go to Burn's own.
 //! - `exp_nonpositive`, `ln_1_to_2`: the building blocks, also used by the fused loss
 //!   (`loss/fused.rs`).
+//!
+//! And the convolutional autoencoder's operations as custom `flex` operations with their own
+//! gradients (each falls back to Burn's operation elsewhere):
+//!
+//! - [`conv`]: a direct "same" convolution for small channel counts;
+//! - [`pool`]: 2x2 max pooling with stride 2;
+//! - [`upsample`]: nearest-neighbour upsampling by 2 with a crop.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::activation;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
+
+pub mod conv;
+mod flex_tensor;
+pub mod pool;
+pub mod upsample;
 
 /// Elements per parallel task.
 const CHUNK: usize = 16 * 1024;

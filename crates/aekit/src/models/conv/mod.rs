@@ -9,13 +9,13 @@ pub use config::{ConvConfig, Downsample, Upsample};
 
 use crate::data::SampleShape;
 use crate::error::Result;
+use crate::kernels;
 use crate::loss::ReconstructionLoss;
 use crate::models::LossParts;
 use crate::models::layers::Activation;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
 /// The weight layer of a level.
@@ -49,7 +49,7 @@ impl Level {
     /// The weight layer's output, cropped to `size` when given.
     fn layer_forward(&self, x: Tensor<4>, size: Option<[usize; 2]>) -> Tensor<4> {
         let x = match &self.layer {
-            LevelLayer::Conv(conv) => conv.forward(x),
+            LevelLayer::Conv(conv) => kernels::conv::conv2d(conv, x),
             LevelLayer::Transposed(conv) => conv.forward(x),
         };
         match size {
@@ -171,10 +171,7 @@ impl ConvAutoencoder {
         for level in &self.encoder {
             x = level.post(level.layer_forward(x, None), self.activation);
             if self.downsample == Downsample::Pool {
-                x = MaxPool2dConfig::new([2, 2])
-                    .with_padding(PaddingConfig2d::Same)
-                    .init()
-                    .forward(x);
+                x = kernels::pool::max_pool2x2_same(x);
             }
         }
         let maps = x.reshape([batch, self.maps_len()]);
@@ -198,8 +195,8 @@ impl ConvAutoencoder {
             // Back to the size the mirrored encoder level had.
             let size = self.sizes[levels - 1 - j];
             x = match self.upsample {
-                Upsample::Nearest => crop(
-                    upsample_nearest(level.post(level.layer_forward(x, None), self.activation)),
+                Upsample::Nearest => kernels::upsample::nearest2x_cropped(
+                    level.post(level.layer_forward(x, None), self.activation),
                     size,
                 ),
                 Upsample::Transposed => {
@@ -208,9 +205,7 @@ impl ConvAutoencoder {
             };
         }
         let [h, w] = self.sizes[0];
-        self.output
-            .forward(x)
-            .reshape([batch, self.channels * h * w])
+        kernels::conv::conv2d(&self.output, x).reshape([batch, self.channels * h * w])
     }
 
     /// The activation applied to the output layer's pre-activation values.
@@ -254,15 +249,6 @@ impl ConvAutoencoder {
     pub fn level_sizes(&self) -> &[[usize; 2]] {
         &self.sizes
     }
-}
-
-/// Nearest-neighbour upsampling by 2: every value becomes a 2x2 block.
-fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .repeat_dim(3, 2)
-        .repeat_dim(5, 2)
-        .reshape([b, c, 2 * h, 2 * w])
 }
 
 /// The top-left `size` of each map (the decoder's doubled maps are never smaller).

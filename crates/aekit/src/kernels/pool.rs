@@ -1,0 +1,257 @@
+//! 2x2 max pooling with stride 2 and "same" padding (an odd height or width gets a last
+//! window of one row or column), forward and backward, on Burn's `flex` backend.
+//!
+//! Why: flex pools with a generic 3-D loop that works out every window's bounds and keeps an
+//! `i64` index per output (about 35 ns per window); its backward scatters through those
+//! indices. Here a window is four comparisons and its argmax one byte (0..4 within the
+//! window), and the backward writes each input value once. Ties go to the first maximum in
+//! row-major order and NaN wins, as in flex, so values and gradients are the same as Burn's
+//! `MaxPool2d` with kernel 2 and `PaddingConfig2d::Same`.
+
+use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::{Autodiff, Flex};
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::tensor::{DType, Tensor};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Planes per parallel task.
+const PLANES_PER_TASK: usize = 8;
+
+/// `[batch, channels, h, w]` in, `[batch, channels, ceil(h/2), ceil(w/2)]` out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    planes: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Geometry {
+    fn ho(&self) -> usize {
+        self.h.div_ceil(2)
+    }
+    fn wo(&self) -> usize {
+        self.w.div_ceil(2)
+    }
+}
+
+/// 2x2 max pooling, stride 2, "same" padding: Burn's
+/// `MaxPool2dConfig::new([2, 2]).with_padding(PaddingConfig2d::Same)`, through the direct
+/// kernel on `f32` `flex` tensors.
+pub fn max_pool2x2_same(x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, h, w] = x.dims();
+    let g = Geometry {
+        planes: batch * channels,
+        h,
+        w,
+    };
+    let shape = [batch, channels, g.ho(), g.wo()];
+    if x.dtype() == DType::F32 && h > 0 && w > 0 {
+        if let Ok(xa) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
+            return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(xa, g, shape));
+        }
+        if let Ok(xp) = x.clone().try_into_primitive::<Flex>() {
+            let (out, _) = forward(values(&contiguous(&xp)), &g, false);
+            return Tensor::from_primitive::<Flex>(tensor(out, &shape));
+        }
+    }
+    MaxPool2dConfig::new([2, 2])
+        .with_padding(PaddingConfig2d::Same)
+        .init()
+        .forward(x)
+}
+
+/// The maximum of every window and, when `keep_argmax`, its position in the window
+/// (`2 * dy + dx`).
+fn forward(x: &[f32], g: &Geometry, keep_argmax: bool) -> (Vec<f32>, Vec<u8>) {
+    let (h, w, ho, wo) = (g.h, g.w, g.ho(), g.wo());
+    let (in_plane, out_plane) = (h * w, ho * wo);
+    let mut out = vec![0.0f32; g.planes * out_plane];
+    let mut argmax = vec![0u8; if keep_argmax { g.planes * out_plane } else { 0 }];
+    let task_out = PLANES_PER_TASK * out_plane;
+    let pool_planes = |(task, (out, argmax)): (usize, (&mut [f32], Option<&mut [u8]>))| {
+        let mut argmax = argmax;
+        for (i, out) in out.chunks_mut(out_plane).enumerate() {
+            let plane = task * PLANES_PER_TASK + i;
+            let x = &x[plane * in_plane..(plane + 1) * in_plane];
+            for oy in 0..ho {
+                let (r0, r1) = (2 * oy, (2 * oy + 1).min(h - 1));
+                for ox in 0..wo {
+                    let (c0, c1) = (2 * ox, (2 * ox + 1).min(w - 1));
+                    // The window in row-major order, with its positions' codes; past an
+                    // odd edge a position repeats the last valid one (and its code).
+                    let (dy, dx) = (u8::from(r1 > r0), u8::from(c1 > c0));
+                    let candidates = [
+                        (x[r0 * w + c0], 0u8),
+                        (x[r0 * w + c1], dx),
+                        (x[r1 * w + c0], 2 * dy),
+                        (x[r1 * w + c1], 2 * dy + dx),
+                    ];
+                    let (mut best, mut at) = candidates[0];
+                    for &(v, a) in &candidates[1..] {
+                        // NaN wins (the last one, as in flex).
+                        if v > best || v.is_nan() {
+                            best = v;
+                            at = a;
+                        }
+                    }
+                    out[oy * wo + ox] = best;
+                    if let Some(argmax) = argmax.as_deref_mut() {
+                        argmax[i * out_plane + oy * wo + ox] = at;
+                    }
+                }
+            }
+        }
+    };
+    if keep_argmax {
+        out.par_chunks_mut(task_out)
+            .zip(argmax.par_chunks_mut(task_out))
+            .enumerate()
+            .for_each(|(task, (o, a))| pool_planes((task, (o, Some(a)))));
+    } else {
+        out.par_chunks_mut(task_out)
+            .enumerate()
+            .for_each(|(task, o)| pool_planes((task, (o, None))));
+    }
+    (out, argmax)
+}
+
+/// The input's gradient: each output's gradient goes to its window's maximum.
+fn backward(grad: &[f32], argmax: &[u8], g: &Geometry) -> Vec<f32> {
+    let (h, w, ho, wo) = (g.h, g.w, g.ho(), g.wo());
+    let (in_plane, out_plane) = (h * w, ho * wo);
+    let mut dx = vec![0.0f32; g.planes * in_plane];
+    dx.par_chunks_mut(PLANES_PER_TASK * in_plane)
+        .enumerate()
+        .for_each(|(task, dx)| {
+            for (i, dx) in dx.chunks_mut(in_plane).enumerate() {
+                let plane = task * PLANES_PER_TASK + i;
+                let grad = &grad[plane * out_plane..(plane + 1) * out_plane];
+                let argmax = &argmax[plane * out_plane..(plane + 1) * out_plane];
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let a = argmax[oy * wo + ox] as usize;
+                        let (y, x) = (2 * oy + a / 2, 2 * ox + a % 2);
+                        dx[y * w + x] = grad[oy * wo + ox];
+                    }
+                }
+            }
+        });
+    dx
+}
+
+#[derive(Debug, Clone)]
+struct PoolState {
+    argmax: Arc<Vec<u8>>,
+    geometry: Geometry,
+    input_shape: [usize; 4],
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = PoolState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let PoolState {
+            argmax,
+            geometry,
+            input_shape,
+        } = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let grad = contiguous(&grad);
+            tensor(backward(values(&grad), &argmax, &geometry), &input_shape)
+        });
+    }
+}
+
+fn autodiff_forward(x: AutodiffFlexTensor, g: Geometry, shape: [usize; 4]) -> AutodiffFlexTensor {
+    let input_shape = [shape[0], shape[1], g.h, g.w];
+    let prep = MaxPoolBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful();
+    let input = contiguous(x.primitive());
+    match prep {
+        OpsKind::Tracked(prep) => {
+            let (out, argmax) = forward(values(&input), &g, true);
+            let state = PoolState {
+                argmax: Arc::new(argmax),
+                geometry: g,
+                input_shape,
+            };
+            prep.finish(state, tensor(out, &shape))
+        }
+        OpsKind::UnTracked(prep) => {
+            let (out, _) = forward(values(&input), &g, false);
+            prep.finish(tensor(out, &shape))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution};
+
+    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn burn_pool(x: Tensor<4>) -> Tensor<4> {
+        MaxPool2dConfig::new([2, 2])
+            .with_padding(PaddingConfig2d::Same)
+            .init()
+            .forward(x)
+    }
+
+    /// Values and gradients equal Burn's, for even and odd sizes, with ties (ReLU zeros).
+    #[test]
+    fn matches_burn_max_pool_forward_and_backward() {
+        let plain = Device::flex();
+        let autodiff = plain.clone().autodiff();
+        plain.seed(5);
+        for shape in [
+            [3, 16, 28, 28],
+            [2, 8, 7, 7],
+            [2, 3, 5, 8],
+            [1, 1, 1, 1],
+            [2, 9, 1, 3],
+        ] {
+            // ReLU of a normal: half the values are tied zeros.
+            let x =
+                Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &plain).clamp_min(0.0);
+            let ours = max_pool2x2_same(x.clone());
+            let reference = burn_pool(x.clone());
+            assert_eq!(ours.dims(), reference.dims(), "{shape:?}");
+            assert_eq!(to_vec(ours), to_vec(reference.clone()), "{shape:?}");
+
+            let upstream =
+                Tensor::<4>::random(reference.dims(), Distribution::Normal(0.0, 1.0), &plain);
+            let mut results = Vec::new();
+            for direct in [true, false] {
+                let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
+                let u = Tensor::<4>::from_data(upstream.to_data(), &autodiff);
+                let y = if direct {
+                    max_pool2x2_same(x.clone())
+                } else {
+                    burn_pool(x.clone())
+                };
+                let grads = (y * u).sum().backward();
+                results.push(to_vec(x.grad(&grads).unwrap()));
+            }
+            assert_eq!(results[0], results[1], "{shape:?} gradient");
+        }
+    }
+}
