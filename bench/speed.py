@@ -49,9 +49,7 @@ MODELS = [
     ("hinton-deep", "Hinton 784-1000-500-250-30", "configs/hinton-deep.toml"),
     ("conv", "Keras conv AE 16-8-8", "configs/conv.toml"),
     ("vae", "PyTorch-examples VAE 784-400-20", "configs/vae.toml"),
-    # TODO(conv-vae): configs/conv-vae.toml is being added on another branch; until it is
-    # merged this row reports "not available".
-    ("conv-vae", "conv VAE", "configs/conv-vae.toml"),
+    ("conv-vae", "Keras conv VAE 32-64-256-16", "configs/conv-vae.toml"),
 ]
 
 

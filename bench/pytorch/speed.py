@@ -4,8 +4,9 @@
 The model is built from the resolved config aekit writes with
 `aekit bench speed --config FILE --export-check DIR` (DIR/manifest.json), so both sides read
 the one TOML file through aekit's own parser and defaults. Supported families: `dense`
-(no penalties), `conv` (no batch norm or dropout) and `vae`. The layers, activations, weight
-initialisation scheme, Adam settings and loss are aekit's:
+(no penalties), `conv` (no batch norm or dropout) and `vae` (dense, or a conv VAE with a
+`[model.conv]` table, no batch norm). The layers, activations, weight initialisation scheme,
+Adam settings and loss are aekit's:
 
   dense/conv  loss = BCE on the logits, mean per element (or MSE / L1 on the activated output)
   vae         loss = (sum of BCE on the logits + KL weight * closed-form KL) / batch size
@@ -151,30 +152,55 @@ class Dense(nn.Module):
 
 
 class Vae(nn.Module):
-    """aekit's Vae: encoder, mean and log-variance heads, decoder; negative ELBO per sample."""
+    """aekit's Vae: encoder, mean and log-variance heads, decoder; negative ELBO per sample.
 
-    def __init__(self, cfg, inputs, kl_weight):
+    With a `[model.conv]` table it is aekit's conv VAE: the conv family's encoder levels
+    (the VAE's activation and init) turn the image into maps, which are flattened into the
+    dense encoder; the dense decoder (every layer activated, the last one too) goes back to
+    the maps' size, which the conv family's decoder levels and output convolution take back
+    to the image. The conv levels are registered first, as aekit's `Vae` holds them first,
+    so that the parameters come in aekit's order."""
+
+    def __init__(self, cfg, shape, kl_weight):
         super().__init__()
+        inputs = shape[0] * shape[1] * shape[2]
         hidden = cfg.get("hidden", [400])
         latent = cfg["latent"]
-        enc = [inputs] + hidden
-        dec = [latent] + list(reversed(hidden)) + [inputs]
+        scheme = cfg.get("init", "glorot-uniform")
+        self.act = activation(cfg.get("activation", "relu"))
+        conv = cfg.get("conv")
+        if conv is not None:
+            # VaeConvConfig::conv_config: the VAE's activation and init, no dropout or code.
+            conv_cfg = dict(dict(downsample="stride", upsample="transposed"), **conv)
+            conv_cfg.update(activation=cfg.get("activation", "relu"), init=scheme)
+            self.conv = Conv(conv_cfg, shape)
+            outer = int(np.prod(self.conv.code_shape))
+        else:
+            self.conv = None
+            outer = inputs
+        enc = [outer] + hidden
+        dec = [latent] + list(reversed(hidden)) + [outer]
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc, enc[1:]))
         self.mean = nn.Linear(enc[-1], latent)
         self.log_variance = nn.Linear(enc[-1], latent)
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec, dec[1:]))
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                init_layer(m, cfg.get("init", "glorot-uniform"))
-        self.act = activation(cfg.get("activation", "relu"))
+                init_layer(m, scheme)
         self.kl_weight = kl_weight
 
     def posterior(self, x):
+        if self.conv is not None:
+            x = self.conv.encode(x).reshape(x.shape[0], -1)
         for layer in self.encoder:
             x = self.act(layer(x))
         return self.mean(x), self.log_variance(x)
 
     def decode_logits(self, z):
+        if self.conv is not None:
+            for layer in self.decoder:
+                z = self.act(layer(z))
+            return self.conv.decode_logits(z.reshape(z.shape[0], *self.conv.code_shape))
         last = len(self.decoder) - 1
         for i, layer in enumerate(self.decoder):
             z = layer(z)
@@ -316,7 +342,7 @@ def build(manifest):
         return Conv(cfg, shape)
     if kind == "vae":
         beta, warmup = cfg.get("beta", 1.0), cfg.get("warmup_epochs", 0)
-        return Vae(cfg, inputs, beta if warmup == 0 else beta * min(1.0 / warmup, 1.0))
+        return Vae(cfg, shape, beta if warmup == 0 else beta * min(1.0 / warmup, 1.0))
     raise NotImplementedError(f"no PyTorch twin for model kind `{kind}`")
 
 
@@ -331,7 +357,9 @@ def optimizer(model, train):
 # ----------------------------------------------------------- loss check --
 def load_check(model, spec, manifest):
     """Loads aekit's exported weights into `model` (same order; a dense layer's weight is
-    stored `[in, out]` by aekit and transposed here); returns the batch and the noise."""
+    stored `[in, out]` by aekit and transposed here, while Burn's convolution weights have
+    PyTorch's layouts: Conv2d `[out, in, kh, kw]`, ConvTranspose2d `[in, out, kh, kw]`);
+    returns the batch and the noise."""
     flat = np.fromfile(Path(spec) / "tensors.bin", dtype="<f4")
 
     def tensor(entry):
