@@ -239,6 +239,7 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
+    device::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

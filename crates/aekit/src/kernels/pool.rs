@@ -3,8 +3,8 @@
 //!
 //! Why: flex pools with a generic 3-D loop that works out every window's bounds and keeps an
 //! `i64` index per output (about 35 ns per window); its backward scatters through those
-//! indices. Here a window is four comparisons and its argmax one byte (0..4 within the
-//! window), and the backward writes each input value once. Ties go to the first maximum in
+//! indices. Here a window is four branch-free comparisons and its argmax one byte (0..4
+//! within the window), and the backward writes each input value once. Ties go to the first maximum in
 //! row-major order and NaN wins, as in flex, so values and gradients are the same as Burn's
 //! `MaxPool2d` with kernel 2 and `PaddingConfig2d::Same`.
 
@@ -56,7 +56,7 @@ pub fn max_pool2x2_same(x: Tensor<4>) -> Tensor<4> {
             return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(xa, g, shape));
         }
         if let Ok(xp) = x.clone().try_into_primitive::<Flex>() {
-            let (out, _) = forward(values(&contiguous(&xp)), &g, false);
+            let (out, _) = forward(values(&contiguous(&xp)), &g);
             return Tensor::from_primitive::<Flex>(tensor(out, &shape));
         }
     }
@@ -66,59 +66,62 @@ pub fn max_pool2x2_same(x: Tensor<4>) -> Tensor<4> {
         .forward(x)
 }
 
-/// The maximum of every window and, when `keep_argmax`, its position in the window
-/// (`2 * dy + dx`).
-fn forward(x: &[f32], g: &Geometry, keep_argmax: bool) -> (Vec<f32>, Vec<u8>) {
+/// The maximum of every window and its position in the window (`2 * dy + dx`).
+fn forward(x: &[f32], g: &Geometry) -> (Vec<f32>, Vec<u8>) {
     let (h, w, ho, wo) = (g.h, g.w, g.ho(), g.wo());
     let (in_plane, out_plane) = (h * w, ho * wo);
     let mut out = vec![0.0f32; g.planes * out_plane];
-    let mut argmax = vec![0u8; if keep_argmax { g.planes * out_plane } else { 0 }];
+    let mut argmax = vec![0u8; g.planes * out_plane];
     let task_out = PLANES_PER_TASK * out_plane;
-    let pool_planes = |(task, (out, argmax)): (usize, (&mut [f32], Option<&mut [u8]>))| {
-        let mut argmax = argmax;
-        for (i, out) in out.chunks_mut(out_plane).enumerate() {
-            let plane = task * PLANES_PER_TASK + i;
-            let x = &x[plane * in_plane..(plane + 1) * in_plane];
-            for oy in 0..ho {
-                let (r0, r1) = (2 * oy, (2 * oy + 1).min(h - 1));
-                for ox in 0..wo {
-                    let (c0, c1) = (2 * ox, (2 * ox + 1).min(w - 1));
-                    // The window in row-major order, with its positions' codes; past an
-                    // odd edge a position repeats the last valid one (and its code).
-                    let (dy, dx) = (u8::from(r1 > r0), u8::from(c1 > c0));
-                    let candidates = [
-                        (x[r0 * w + c0], 0u8),
-                        (x[r0 * w + c1], dx),
-                        (x[r1 * w + c0], 2 * dy),
-                        (x[r1 * w + c1], 2 * dy + dx),
-                    ];
-                    let (mut best, mut at) = candidates[0];
-                    for &(v, a) in &candidates[1..] {
-                        // NaN wins (the last one, as in flex).
-                        if v > best || v.is_nan() {
-                            best = v;
-                            at = a;
-                        }
-                    }
-                    out[oy * wo + ox] = best;
-                    if let Some(argmax) = argmax.as_deref_mut() {
-                        argmax[i * out_plane + oy * wo + ox] = at;
-                    }
+    out.par_chunks_mut(task_out)
+        .zip(argmax.par_chunks_mut(task_out))
+        .enumerate()
+        .for_each(|(task, (out, argmax))| {
+            let planes = out.chunks_mut(out_plane).zip(argmax.chunks_mut(out_plane));
+            for (i, (out, argmax)) in planes.enumerate() {
+                let plane = task * PLANES_PER_TASK + i;
+                let x = &x[plane * in_plane..(plane + 1) * in_plane];
+                let rows = out.chunks_mut(wo).zip(argmax.chunks_mut(wo));
+                for (oy, (out, argmax)) in rows.enumerate() {
+                    pool_row(x, w, h, oy, out, argmax);
                 }
             }
-        }
-    };
-    if keep_argmax {
-        out.par_chunks_mut(task_out)
-            .zip(argmax.par_chunks_mut(task_out))
-            .enumerate()
-            .for_each(|(task, (o, a))| pool_planes((task, (o, Some(a)))));
-    } else {
-        out.par_chunks_mut(task_out)
-            .enumerate()
-            .for_each(|(task, o)| pool_planes((task, (o, None))));
-    }
+        });
     (out, argmax)
+}
+
+/// One output row: full windows first, then the one-column window of an odd width.
+#[inline(always)]
+fn pool_row(x: &[f32], w: usize, h: usize, oy: usize, out: &mut [f32], argmax: &mut [u8]) {
+    let (r0, r1) = (2 * oy, (2 * oy + 1).min(h - 1));
+    let (row0, row1) = (&x[r0 * w..(r0 + 1) * w], &x[r1 * w..(r1 + 1) * w]);
+    // Past an odd bottom edge the second row repeats the first, with the first's codes.
+    let dy = 2 * u8::from(r1 > r0);
+    let full = w / 2;
+    let pairs = row0.chunks_exact(2).zip(row1.chunks_exact(2));
+    for ((o, a), (p0, p1)) in out[..full].iter_mut().zip(&mut argmax[..full]).zip(pairs) {
+        (*o, *a) = window([p0[0], p0[1], p1[0], p1[1]], [0, 1, dy, dy + 1]);
+    }
+    if out.len() > full {
+        let last = w - 1;
+        (out[full], argmax[full]) = window(
+            [row0[last], row0[last], row1[last], row1[last]],
+            [0, 0, dy, dy],
+        );
+    }
+}
+
+/// The first maximum of a window in row-major order (NaN wins, the last one, as in flex) and
+/// its code.
+#[inline(always)]
+fn window(values: [f32; 4], codes: [u8; 4]) -> (f32, u8) {
+    let (mut best, mut at) = (values[0], codes[0]);
+    for k in 1..4 {
+        let take = values[k] > best || values[k].is_nan();
+        best = if take { values[k] } else { best };
+        at = if take { codes[k] } else { at };
+    }
+    (best, at)
 }
 
 /// The input's gradient: each output's gradient goes to its window's maximum.
@@ -183,9 +186,9 @@ fn autodiff_forward(x: AutodiffFlexTensor, g: Geometry, shape: [usize; 4]) -> Au
         .compute_bound()
         .stateful();
     let input = contiguous(x.primitive());
+    let (out, argmax) = forward(values(&input), &g);
     match prep {
         OpsKind::Tracked(prep) => {
-            let (out, argmax) = forward(values(&input), &g, true);
             let state = PoolState {
                 argmax: Arc::new(argmax),
                 geometry: g,
@@ -193,10 +196,7 @@ fn autodiff_forward(x: AutodiffFlexTensor, g: Geometry, shape: [usize; 4]) -> Au
             };
             prep.finish(state, tensor(out, &shape))
         }
-        OpsKind::UnTracked(prep) => {
-            let (out, _) = forward(values(&input), &g, false);
-            prep.finish(tensor(out, &shape))
-        }
+        OpsKind::UnTracked(prep) => prep.finish(tensor(out, &shape)),
     }
 }
 
