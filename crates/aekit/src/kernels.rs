@@ -12,6 +12,7 @@
 //! gradients (each falls back to Burn's operation elsewhere):
 //!
 //! - [`conv`]: a direct "same" convolution for small channel counts;
+//! - [`gemm_conv`]: strided and transposed convolutions whose weight gradient is one GEMM;
 //! - [`pool`]: 2x2 max pooling with stride 2;
 //! - [`upsample`]: nearest-neighbour upsampling by 2 with a crop.
 
@@ -23,6 +24,7 @@ use rayon::prelude::*;
 
 pub mod conv;
 mod flex_tensor;
+pub mod gemm_conv;
 pub mod pool;
 pub mod upsample;
 

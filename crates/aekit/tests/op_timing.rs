@@ -124,3 +124,83 @@ fn conv_autoencoder_operations() {
         println!("upsample x2 + crop {c}x{size}->{crop}: fwd {forward:.2}, fwd+bwd {both:.2}");
     }
 }
+
+/// The conv VAE's convolutions (configs/conv-vae.toml): stride-2 "same" convolutions down,
+/// stride-2 transposed convolutions up, a stride-1 output convolution; forward, +dX, +dW.
+#[test]
+#[ignore]
+fn conv_vae_operations() {
+    use burn::tensor::module::conv_transpose2d;
+    use burn::tensor::ops::ConvTransposeOptions;
+    let threads: usize = std::env::var("T")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    let plain = Device::flex();
+    let autodiff = plain.clone().autodiff();
+    let (batch, reps) = (256, 4);
+    println!("{threads} thread(s), batch {batch}, ms per call (fastest of {reps})");
+    println!(
+        "{:26} {:>7} {:>9} {:>9}",
+        "layer", "fwd", "fwd+dX", "fwd+dW"
+    );
+    // (name, cin, cout, input size, transposed?)
+    let layers = [
+        ("conv 1->32 s2 28->14", 1, 32, 28, false),
+        ("conv 32->64 s2 14->7", 32, 64, 14, false),
+        ("tconv 64->64 s2 7->14", 64, 64, 7, true),
+        ("tconv 64->32 s2 14->28", 64, 32, 14, true),
+        ("conv 32->1 s1 28", 32, 1, 28, false),
+    ];
+    for (name, cin, cout, size, transposed) in layers {
+        let stride = if name.contains("s2") { 2 } else { 1 };
+        let x = Tensor::<4>::random([batch, cin, size, size], Distribution::Default, &plain);
+        let w_shape = if transposed {
+            [cin, cout, 3, 3]
+        } else {
+            [cout, cin, 3, 3]
+        };
+        let w = Tensor::<4>::random(w_shape, Distribution::Default, &plain);
+        let op = |x: Tensor<4>, w: Tensor<4>| -> Tensor<4> {
+            if transposed {
+                conv_transpose2d(
+                    x,
+                    w,
+                    None,
+                    ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1),
+                )
+            } else if stride == 2 {
+                // "same" for an even size: one row and column of padding at the end.
+                conv2d(
+                    x,
+                    w,
+                    None,
+                    ConvOptions::new_with_padding([2, 2], [(0, 1), (0, 1)], [1, 1], 1),
+                )
+            } else {
+                conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1))
+            }
+        };
+        let forward = fastest(|| drop(op(x.clone(), w.clone())), reps);
+        let out_dims = op(x.clone(), w.clone()).dims();
+        let g = Tensor::<4>::random(out_dims, Distribution::Default, &autodiff);
+        let with_grad = |x_grad: bool| {
+            let xa = Tensor::<4>::from_data(x.to_data(), &autodiff);
+            let wa = Tensor::<4>::from_data(w.to_data(), &autodiff);
+            let (xa, wa) = if x_grad {
+                (xa.require_grad(), wa)
+            } else {
+                (xa, wa.require_grad())
+            };
+            fastest(
+                || drop((op(xa.clone(), wa.clone()) * g.clone()).sum().backward()),
+                reps,
+            )
+        };
+        let (dx, dw) = (with_grad(true), with_grad(false));
+        println!("{name:26} {forward:7.2} {dx:9.2} {dw:9.2}");
+    }
+}

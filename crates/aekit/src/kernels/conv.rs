@@ -425,11 +425,13 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> (Vec<f32>, V
 // ---------------------------------------------------------------------------------------------
 // Tensor-level entry point and autodiff registration.
 
-/// `conv.forward(x)`, through the direct kernel where it applies (see the module's doc).
+/// `conv.forward(x)`, through the direct kernel where it applies (see the module's doc),
+/// else through [`super::gemm_conv::conv2d`].
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     match try_conv2d(conv, &x) {
         Some(y) => y,
-        None => conv.forward(x),
+        // Strided and other layers: Burn's forward, the weight gradient as one GEMM.
+        None => super::gemm_conv::conv2d(conv, x),
     }
 }
 

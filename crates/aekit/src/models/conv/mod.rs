@@ -50,7 +50,7 @@ impl Level {
     fn layer_forward(&self, x: Tensor<4>, size: Option<[usize; 2]>) -> Tensor<4> {
         let x = match &self.layer {
             LevelLayer::Conv(conv) => kernels::conv::conv2d(conv, x),
-            LevelLayer::Transposed(conv) => conv.forward(x),
+            LevelLayer::Transposed(conv) => kernels::gemm_conv::conv_transpose2d(conv, x),
         };
         match size {
             Some(size) => crop(x, size),

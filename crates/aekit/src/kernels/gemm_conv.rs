@@ -1,0 +1,471 @@
+//! Strided and transposed 2-D convolutions on Burn's `flex` backend whose weight gradient is
+//! one matrix product, registered through `burn-autodiff`'s [`Backward`] extension point.
+//!
+//! Why: Burn's generic backward computes a convolution's weight gradient as another
+//! convolution, with the batch and channel axes swapped and the gradient maps as the
+//! "kernel". On flex that convolution has only nine output positions, so its im2col tiles
+//! cannot be spread over threads and its copies dominate: for the conv VAE's stride-2
+//! transposed convolutions the weight gradient took 3.5x the forward pass, and a second
+//! thread gave nothing (`bench/results/2026-11-24-speed.txt`).
+//!
+//! How: with the input padded explicitly, every output position reads one window of
+//! `cin * k * k` values. Gathered into a matrix `[positions, cin * k * k]` per sample (in
+//! parallel over the batch), they make the weight gradient a product per sample,
+//! `grad[cout, positions] x windows`, summed over the batch; flex runs the products on
+//! every thread. A
+//! transposed convolution's weight gradient is the same product with the roles swapped (its
+//! input against the windows of the output's gradient). The forward pass and the input's
+//! gradient are Burn's own flex operations, as in Burn's backward.
+//!
+//! [`conv2d`] and [`conv_transpose2d`] apply to one-group, undilated layers with a bias on
+//! `f32` autodiff `flex` tensors; other tensors go to the layer's own `forward` (inference on
+//! plain tensors loses nothing that way: only the backward pass differs).
+
+use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::module;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use burn::tensor::{DType, Tensor};
+use rayon::prelude::*;
+
+/// A convolution (`transposed` or not): stride, padding `[(top, bottom), (left, right)]`
+/// (for a transposed convolution, symmetric: `padding`, with `padding_out`), kernel `k x k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    transposed: bool,
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    padding_out: [usize; 2],
+    kernel: [usize; 2],
+}
+
+fn plain(t: &FlexTensor) -> Tensor<4> {
+    Tensor::from_primitive::<Flex>(t.clone())
+}
+
+fn plain1(t: &FlexTensor) -> Tensor<1> {
+    Tensor::from_primitive::<Flex>(t.clone())
+}
+
+fn primitive<const D: usize>(t: Tensor<D>) -> FlexTensor {
+    t.try_into_primitive::<Flex>()
+        .unwrap_or_else(|_| unreachable!("a flex tensor"))
+}
+
+/// `[(before, after); 2]` "same" padding of Burn's `PaddingConfig2d` for one size.
+fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
+    // As burn-nn's padding.rs: the extra pixel of an odd total goes to the end.
+    let out = size.div_ceil(stride);
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+/// `conv.forward(x)`, with the weight gradient as one matrix product on autodiff flex.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let [kh, kw] = conv.kernel_size;
+    let padding = match conv.padding {
+        PaddingConfig2d::Same => [
+            same_padding(kh, conv.stride[0], h),
+            same_padding(kw, conv.stride[1], w),
+        ],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+    };
+    let geometry = Geometry {
+        transposed: false,
+        stride: conv.stride,
+        padding,
+        padding_out: [0, 0],
+        kernel: conv.kernel_size,
+    };
+    match try_apply(
+        &conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        conv.dilation,
+        conv.groups,
+        &x,
+        geometry,
+    ) {
+        Some(y) => y,
+        None => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)`, with the weight gradient as one matrix product on autodiff flex.
+pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let geometry = Geometry {
+        transposed: true,
+        stride: conv.stride,
+        padding: [
+            (conv.padding[0], conv.padding[0]),
+            (conv.padding[1], conv.padding[1]),
+        ],
+        padding_out: conv.padding_out,
+        kernel: conv.kernel_size,
+    };
+    match try_apply(
+        &conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        conv.dilation,
+        conv.groups,
+        &x,
+        geometry,
+    ) {
+        Some(y) => y,
+        None => conv.forward(x),
+    }
+}
+
+fn try_apply(
+    weight: &Tensor<4>,
+    bias: Option<Tensor<1>>,
+    dilation: [usize; 2],
+    groups: usize,
+    x: &Tensor<4>,
+    g: Geometry,
+) -> Option<Tensor<4>> {
+    let bias = bias?;
+    if dilation != [1, 1] || groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32
+    {
+        return None;
+    }
+    let (xa, wa, ba) = (
+        x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?,
+        weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?,
+        bias.try_into_primitive::<Autodiff<Flex>>().ok()?,
+    );
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(
+        xa, wa, ba, g,
+    )))
+}
+
+/// The input padded as the convolution pads it (transposed convolutions pad nothing here).
+fn padded_input(x: Tensor<4>, g: &Geometry) -> Tensor<4> {
+    if g.transposed || g.padding == [(0, 0), (0, 0)] {
+        x
+    } else {
+        x.pad(g.padding, PadMode::Constant(0.0))
+    }
+}
+
+fn forward(xp: &Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
+    if g.transposed {
+        let [(ph, _), (pw, _)] = g.padding;
+        module::conv_transpose2d(
+            xp.clone(),
+            weight,
+            Some(bias),
+            ConvTransposeOptions::new(g.stride, [ph, pw], g.padding_out, [1, 1], 1),
+        )
+    } else {
+        module::conv2d(
+            xp.clone(),
+            weight,
+            Some(bias),
+            ConvOptions::new(g.stride, [0, 0], [1, 1], 1),
+        )
+    }
+}
+
+/// The gradient with respect to the (padded, for a convolution) input.
+fn input_grad(
+    grad: Tensor<4>,
+    weight: Tensor<4>,
+    input_dims: [usize; 4],
+    g: &Geometry,
+) -> Tensor<4> {
+    let [_, _, h, w] = input_dims;
+    if g.transposed {
+        let [(ph, _), (pw, _)] = g.padding;
+        let dx = module::conv2d(
+            grad,
+            weight,
+            None,
+            ConvOptions::new(g.stride, [ph, pw], [1, 1], 1),
+        );
+        let [_, _, dh, dw] = dx.dims();
+        let dx = if dh > h { dx.narrow(2, 0, h) } else { dx };
+        if dw > w { dx.narrow(3, 0, w) } else { dx }
+    } else {
+        // The transpose of a padding-free convolution of the padded input; `padding_out`
+        // restores the rows and columns the stride skipped at the end.
+        let [_, _, oh, ow] = grad.dims();
+        let [kh, kw] = g.kernel;
+        let [(top, bottom), (left, right)] = g.padding;
+        let (hp, wp) = (h + top + bottom, w + left + right);
+        let out = [
+            hp - ((oh - 1) * g.stride[0] + kh),
+            wp - ((ow - 1) * g.stride[1] + kw),
+        ];
+        let dxp = module::conv_transpose2d(
+            grad,
+            weight,
+            None,
+            ConvTransposeOptions::new(g.stride, [0, 0], out, [1, 1], 1),
+        );
+        if g.padding == [(0, 0), (0, 0)] {
+            dxp
+        } else {
+            dxp.narrow(2, top, h).narrow(3, left, w)
+        }
+    }
+}
+
+/// `[batch, rows * cols, channels * kh * kw]`: for every sample and output position, the
+/// stride-`s` window of `maps` (already padded) it reads, as one row.
+fn windows(maps: Tensor<4>, g: &Geometry, [rows, cols]: [usize; 2]) -> Tensor<3> {
+    let [batch, channels, hp, wp] = maps.dims();
+    let [kh, kw] = g.kernel;
+    let [sy, sx] = g.stride;
+    let maps = contiguous(&primitive(maps));
+    let maps = values(&maps);
+    let (plane, width) = (hp * wp, channels * kh * kw);
+    let mut out = vec![0.0f32; batch * rows * cols * width];
+    if !out.is_empty() {
+        out.par_chunks_mut(rows * cols * width)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let maps = &maps[b * channels * plane..(b + 1) * channels * plane];
+                for (position, row) in out.chunks_exact_mut(width).enumerate() {
+                    let (oy, ox) = (position / cols, position % cols);
+                    let mut taps = row.chunks_exact_mut(kw);
+                    for c in 0..channels {
+                        for ky in 0..kh {
+                            let start = c * plane + (sy * oy + ky) * wp + sx * ox;
+                            let dst = taps.next().expect("kh * kw values per channel");
+                            dst.copy_from_slice(&maps[start..start + kw]);
+                        }
+                    }
+                }
+            });
+    }
+    Tensor::from_primitive::<Flex>(tensor(out, &[batch, rows * cols, width]))
+}
+
+/// `[batch, channels, h * w]`: a free reshape.
+fn flat_maps(maps: Tensor<4>) -> Tensor<3> {
+    let [batch, channels, h, w] = maps.dims();
+    maps.reshape([batch, channels, h * w])
+}
+
+/// The weight gradient: `[cout, cin, kh, kw]` for a convolution, `[cin, cout, kh, kw]` for
+/// a transposed one; one product per sample (flex runs them on all threads), summed.
+fn weight_grad(xp: Tensor<4>, grad: Tensor<4>, weight_dims: [usize; 4], g: &Geometry) -> Tensor<4> {
+    let per_sample = if g.transposed {
+        // dW[ci, co, ky, kx] = sum x[b, ci, iy, ix] * grad[b, co, s iy + ky - p, s ix + kx - p]
+        let [_, _, h, w] = xp.dims();
+        let [(ph, _), (pw, _)] = g.padding;
+        let grad = grad.pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0));
+        flat_maps(xp).matmul(windows(grad, g, [h, w]))
+    } else {
+        // dW[co, ci, ky, kx] = sum grad[b, co, oy, ox] * xp[b, ci, s oy + ky, s ox + kx]
+        let [_, _, oh, ow] = grad.dims();
+        flat_maps(grad).matmul(windows(xp, g, [oh, ow]))
+    };
+    per_sample.sum_dim(0).reshape(weight_dims)
+}
+
+#[derive(Debug, Clone)]
+struct GemmConvState {
+    /// The (padded) input, for the weights' gradient.
+    input: Option<FlexTensor>,
+    /// The weights, for the input's gradient.
+    weight: Option<FlexTensor>,
+    input_dims: [usize; 4],
+    weight_dims: [usize; 4],
+    geometry: Geometry,
+}
+
+#[derive(Debug)]
+struct GemmConvBackward;
+
+impl Backward<Flex, 3> for GemmConvBackward {
+    type State = GemmConvState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let GemmConvState {
+            input,
+            weight,
+            input_dims,
+            weight_dims,
+            geometry: g,
+        } = ops.state;
+        let [input_node, weight_node, bias_node] = ops.parents;
+        let grad = plain(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = input_node {
+            let weight = plain(&weight.expect("kept for the input's gradient"));
+            let dx = input_grad(grad.clone(), weight, input_dims, &g);
+            grads.register::<Flex>(node.id, primitive(dx));
+        }
+        if let Some(node) = weight_node {
+            let input = plain(&input.expect("kept for the weights' gradient"));
+            let dw = weight_grad(input, grad.clone(), weight_dims, &g);
+            grads.register::<Flex>(node.id, primitive(dw));
+        }
+        if let Some(node) = bias_node {
+            let [_, channels, _, _] = grad.dims();
+            let db = grad.sum_dim(0).sum_dim(2).sum_dim(3).reshape([channels]);
+            grads.register::<Flex>(node.id, primitive(db));
+        }
+    }
+}
+
+fn autodiff_forward(
+    x: AutodiffFlexTensor,
+    weight: AutodiffFlexTensor,
+    bias: AutodiffFlexTensor,
+    g: Geometry,
+) -> AutodiffFlexTensor {
+    let (input_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
+    let prep = GemmConvBackward
+        .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful();
+    let input = plain(x.primitive());
+    let input_dims = input.dims();
+    let xp = padded_input(input, &g);
+    let w = plain(weight.primitive());
+    let weight_dims = w.dims();
+    let out = primitive(forward(&xp, w, plain1(bias.primitive()), &g));
+    match prep {
+        OpsKind::Tracked(prep) => {
+            let state = GemmConvState {
+                input: weight_tracked.then(|| primitive(xp)),
+                weight: input_tracked.then(|| weight.primitive().clone()),
+                input_dims,
+                weight_dims,
+                geometry: g,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::{Device, Distribution};
+
+    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn assert_close(name: &str, ours: &[f32], burn: &[f32]) {
+        assert_eq!(ours.len(), burn.len(), "{name}: sizes");
+        let scale = burn.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(burn)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst <= 2e-5 * scale,
+            "{name}: worst {worst} vs scale {scale}"
+        );
+    }
+
+    /// Runs `ours` and `theirs` (Burn's layer) on the same autodiff input and upstream
+    /// gradient; compares outputs and the input, weight and bias gradients.
+    fn compare<M: Module + Clone>(
+        name: &str,
+        layer: &M,
+        input: [usize; 4],
+        ours: impl Fn(&M, Tensor<4>) -> Tensor<4>,
+        theirs: impl Fn(&M, Tensor<4>) -> Tensor<4>,
+        params: impl Fn(&M) -> (Tensor<4>, Tensor<1>),
+    ) {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+        let probe = theirs(layer, x.clone());
+        let upstream = Tensor::<4>::random(probe.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let mut results = Vec::new();
+        for direct in [true, false] {
+            let layer = layer.clone();
+            let x = Tensor::<4>::from_data(x.to_data(), &device).require_grad();
+            let y = if direct {
+                ours(&layer, x.clone())
+            } else {
+                theirs(&layer, x.clone())
+            };
+            let value = to_vec(y.clone());
+            let grads = (y * upstream.clone()).sum().backward();
+            let (w, b) = params(&layer);
+            results.push([
+                value,
+                to_vec(x.grad(&grads).unwrap()),
+                to_vec(w.grad(&grads).unwrap()),
+                to_vec(b.grad(&grads).unwrap()),
+            ]);
+        }
+        for (i, part) in ["output", "dx", "dweight", "dbias"].iter().enumerate() {
+            assert_close(&format!("{name} {part}"), &results[0][i], &results[1][i]);
+        }
+    }
+
+    #[test]
+    fn strided_convolutions_match_burn() {
+        let device = Device::flex().autodiff();
+        device.seed(9);
+        for (cin, cout, size, stride, padding) in [
+            (1, 32, 28, 2, PaddingConfig2d::Same),
+            (32, 64, 14, 2, PaddingConfig2d::Same),
+            (3, 5, 7, 2, PaddingConfig2d::Same),
+            (4, 6, 9, 3, PaddingConfig2d::Explicit(1, 0, 2, 1)),
+            (2, 3, 8, 2, PaddingConfig2d::Valid),
+        ] {
+            let conv = Conv2dConfig::new([cin, cout], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(padding.clone())
+                .init(&device);
+            compare(
+                &format!("conv {cin}->{cout} {size} s{stride} {padding:?}"),
+                &conv,
+                [3, cin, size, size],
+                |c, x| conv2d(c, x),
+                |c, x| c.forward(x),
+                |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+            );
+        }
+    }
+
+    #[test]
+    fn transposed_convolutions_match_burn() {
+        let device = Device::flex().autodiff();
+        device.seed(10);
+        for (cin, cout, size, k, padding, padding_out) in [
+            (64, 64, 7, 3, 1, 1),
+            (64, 32, 14, 3, 1, 1),
+            (3, 5, 5, 4, 1, 0),
+            (2, 3, 6, 3, 0, 1),
+        ] {
+            let conv = ConvTranspose2dConfig::new([cin, cout], [k, k])
+                .with_stride([2, 2])
+                .with_padding([padding, padding])
+                .with_padding_out([padding_out, padding_out])
+                .init(&device);
+            compare(
+                &format!("tconv {cin}->{cout} {size} k{k} p{padding} po{padding_out}"),
+                &conv,
+                [2, cin, size, size],
+                |c, x| conv_transpose2d(c, x),
+                |c, x| c.forward(x),
+                |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+            );
+        }
+    }
+}
