@@ -154,6 +154,9 @@ def main():
                    help="epochs of the memory-per-epoch run (0: none)")
     p.add_argument("--memory-models", default="mnist-dense",
                    help="models of the memory-per-epoch run (comma-separated, or all)")
+    p.add_argument("--memory-limit", type=int, default=0,
+                   help="train the memory runs on the first N training images (--set data.limit=N; "
+                        "0: all), so that slow models fit their 10 epochs in minutes")
     p.add_argument("--no-torch", action="store_true", help="aekit only")
     p.add_argument("--no-build", action="store_true", help="use target/release/aekit as is")
     p.add_argument("--aekit", default=None,
@@ -230,8 +233,10 @@ def main():
             if name not in memory_models or not (ROOT / config).exists():
                 continue
             out = work / f"{name}-memory.json"
+            limit = (["--set", f"data.limit={args.memory_limit}"] if args.memory_limit > 0
+                     else [])
             r = run([AEKIT, "bench", "speed", "--config", config, "--threads", threads[-1],
-                     "--epochs-memory", args.epochs_memory, "--json", out])
+                     "--epochs-memory", args.epochs_memory, "--json", out] + limit)
             if r.returncode == 0:
                 memory[name] = json.loads(out.read_text())
             else:
@@ -320,7 +325,9 @@ def main():
         w("")
         w(f"## Peak resident memory per epoch: {results[name]['title']}, real training loop "
           f"(`aekit bench speed --config {results[name]['config']} --epochs-memory "
-          f"{args.epochs_memory}`), batch {rep['batch_size']}, {main_t} thread(s)")
+          f"{args.epochs_memory}"
+          + (f" --set data.limit={args.memory_limit}" if args.memory_limit > 0 else "")
+          + f"`), batch {rep['batch_size']}, {main_t} thread(s)")
         w("")
         w("| epoch | peak MiB | resident at end MiB | train loss | samples/s |")
         w("| ---: | ---: | ---: | ---: | ---: |")
