@@ -382,6 +382,58 @@ fn missing_inputs_are_clear_errors() {
 }
 
 /// The repository root and the shared MNIST folder, which must exist when `CI=true`.
+/// `--device gpu` in a build without a GPU backend (the default) is one clear line naming
+/// the features and `--device cpu`, for training and for the speed benchmark, and leaves no
+/// run directory behind. In a `vulkan`/`wgpu` build on a machine without a usable GPU it is
+/// one clear line too (the feature's own message); with a GPU the run trains.
+#[test]
+fn device_gpu_is_a_clear_error_without_a_gpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "gpu", "epochs = 1");
+    let gpu_build = cfg!(any(feature = "vulkan", feature = "wgpu"));
+    let out = aekit(
+        tmp.path(),
+        &["train", config.to_str().unwrap(), "--device", "gpu"],
+    );
+    if out.status.success() {
+        assert!(gpu_build, "--device gpu trained without a GPU backend");
+        assert!(
+            stderr(&out).contains("computing on the GPU: "),
+            "{}",
+            stderr(&out)
+        );
+        return;
+    }
+    if gpu_build {
+        assert_clean_error(&out, "--device cpu");
+    } else {
+        assert_clean_error(&out, "this build of aekit has no GPU backend");
+        assert_clean_error(&out, "--features vulkan");
+        assert_clean_error(&out, "--device cpu");
+    }
+    assert!(!tmp.path().join("runs/gpu").exists());
+    let out = aekit(
+        tmp.path(),
+        &[
+            "bench",
+            "speed",
+            "--config",
+            config.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--batch",
+            "8",
+            "--device",
+            "gpu",
+        ],
+    );
+    if !gpu_build {
+        assert_clean_error(&out, "this build of aekit has no GPU backend");
+    } else if !out.status.success() {
+        assert_clean_error(&out, "--device cpu");
+    }
+}
+
 fn repo_root_and_mnist() -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mnist = root.join("../shared/data/mnist");

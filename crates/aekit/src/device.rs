@@ -1,10 +1,27 @@
 //! Choosing where tensors live: Burn's `flex` CPU backend by default, a GPU through the
 //! `vulkan`/`wgpu` features, the number of CPU threads, and how the process allocates
 //! memory for CPU tensors.
+//!
+//! `--device gpu` needs aekit built with `--features vulkan` (Vulkan only) or `--features wgpu`
+//! (wgpu picks a graphics API: Vulkan, then GL on Linux). The GPU is acquired once per process
+//! (the default adapter, preferring a high-power GPU). When the build has no GPU backend, or
+//! no adapter is found, [`plain_device`] returns an error that names the feature and suggests
+//! `--device cpu`; it does not panic. A *software* adapter (Mesa's llvmpipe or lavapipe, which
+//! run on the CPU and are much slower than `flex`) is refused unless the environment variable
+//! [`ALLOW_SOFTWARE_GPU_ENV`] is `1`.
 
 use crate::error::{Error, Result};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+
+/// Set this environment variable to `1` to let `--device gpu` run on a software (CPU)
+/// adapter such as llvmpipe or lavapipe, which aekit refuses otherwise.
+pub const ALLOW_SOFTWARE_GPU_ENV: &str = "AEKIT_ALLOW_SOFTWARE_GPU";
+
+/// The error of `--device gpu` in a build without a GPU backend.
+pub const NO_GPU_BUILD: &str = "--device gpu: this build of aekit has no GPU backend: rebuild it \
+     with `--features vulkan` (or `--features wgpu`) on a machine with a GPU driver, or use \
+     `--device cpu`";
 
 /// Where a run computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -31,15 +48,149 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// The GPU feature this build of aekit has (`"vulkan"` or `"wgpu"`), if any.
+pub fn gpu_feature() -> Option<&'static str> {
+    if cfg!(feature = "vulkan") {
+        Some("vulkan")
+    } else if cfg!(feature = "wgpu") {
+        Some("wgpu")
+    } else {
+        None
+    }
+}
+
 /// The plain (no autodiff) device for a choice.
+///
+/// `Gpu` acquires the default GPU adapter the first time it is asked for (later calls reuse
+/// it, or repeat the first error). See the module documentation for what happens without a
+/// GPU or with a software adapter.
 pub fn plain_device(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::flex()),
-        DeviceChoice::Gpu => Err(Error::Training(
-            "no GPU backend in this build of aekit: rebuild with `--features vulkan` (or `wgpu`) \
-             on a machine with a GPU driver, or use `--device cpu`"
-                .into(),
-        )),
+        DeviceChoice::Gpu => gpu::device(),
+    }
+}
+
+/// The GPU adapter `--device gpu` uses, as `name (type, graphics API)`, once [`plain_device`]
+/// has acquired it; `None` before that, on failure, or in a build without a GPU backend.
+pub fn gpu_adapter() -> Option<String> {
+    gpu::adapter()
+}
+
+#[cfg(not(any(feature = "vulkan", feature = "wgpu")))]
+mod gpu {
+    use super::NO_GPU_BUILD;
+    use crate::error::{Error, Result};
+    use burn::tensor::Device;
+
+    pub(super) fn device() -> Result<Device> {
+        Err(Error::Training(NO_GPU_BUILD.into()))
+    }
+
+    pub(super) fn adapter() -> Option<String> {
+        None
+    }
+}
+
+#[cfg(any(feature = "vulkan", feature = "wgpu"))]
+mod gpu {
+    use super::{ALLOW_SOFTWARE_GPU_ENV, gpu_feature};
+    use crate::error::{Error, Result};
+    use burn::tensor::Device;
+    use burn::tensor::wgpu::{WgpuBackend, wgpu};
+    use std::sync::OnceLock;
+
+    /// The acquired device and its adapter's description, or the error message.
+    type Acquired = std::result::Result<(Device, String), String>;
+
+    /// Burn registers a wgpu runtime once per process; the first answer is kept.
+    static GPU: OnceLock<Acquired> = OnceLock::new();
+
+    pub(super) fn device() -> Result<Device> {
+        match GPU.get_or_init(acquire) {
+            Ok((device, _)) => Ok(device.clone()),
+            Err(message) => Err(Error::Training(message.clone())),
+        }
+    }
+
+    pub(super) fn adapter() -> Option<String> {
+        GPU.get()
+            .and_then(|acquired| acquired.as_ref().ok())
+            .map(|(_, adapter)| adapter.clone())
+    }
+
+    /// The graphics API the build asks for: pinned to Vulkan with `vulkan`, wgpu's choice
+    /// with `wgpu` alone.
+    fn requested_api() -> WgpuBackend {
+        if cfg!(feature = "vulkan") {
+            WgpuBackend::Vulkan
+        } else {
+            WgpuBackend::Auto
+        }
+    }
+
+    fn acquire() -> Acquired {
+        let feature = gpu_feature().unwrap_or("wgpu");
+        let api = requested_api();
+        let where_ = if api == WgpuBackend::Vulkan {
+            "Vulkan"
+        } else {
+            "any graphics API wgpu supports here"
+        };
+        // wgpu reports a missing adapter as an error, but a broken driver can still panic;
+        // either way the user gets one line, not a backtrace.
+        let attempt =
+            std::panic::catch_unwind(|| Device::wgpu_options().graphics_api(api).init_with_setup());
+        let (device, setup) = match attempt {
+            Ok(Ok(acquired)) => acquired,
+            Ok(Err(error)) => {
+                return Err(format!(
+                    "--device gpu: no usable GPU found on {where_} (this aekit was built with \
+                     the `{feature}` feature): {error}. Check the GPU driver{}, or use \
+                     `--device cpu`",
+                    if api == WgpuBackend::Vulkan {
+                        " and the Vulkan loader (`vulkaninfo`)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("the GPU runtime panicked");
+                return Err(format!(
+                    "--device gpu: the GPU runtime failed to start on {where_} (this aekit was \
+                     built with the `{feature}` feature): {detail}. Check the GPU driver, or \
+                     use `--device cpu`"
+                ));
+            }
+        };
+        let info = setup.adapter.get_info();
+        let adapter = format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
+        if info.device_type == wgpu::DeviceType::Cpu {
+            if !software_allowed() {
+                return Err(format!(
+                    "--device gpu: the only GPU adapter found is `{adapter}`, a software \
+                     renderer that runs on the CPU (much slower than `--device cpu`); use \
+                     `--device cpu`, or set {ALLOW_SOFTWARE_GPU_ENV}=1 to use it anyway"
+                ));
+            }
+            eprintln!(
+                "warning: --device gpu is using the software adapter `{adapter}` \
+                 ({ALLOW_SOFTWARE_GPU_ENV}=1); expect it to be slower than `--device cpu`"
+            );
+        }
+        tracing::info!("--device gpu: using {adapter}");
+        Ok((device, adapter))
+    }
+
+    /// Whether [`ALLOW_SOFTWARE_GPU_ENV`] is set to `1` (or `true`/`yes`).
+    fn software_allowed() -> bool {
+        std::env::var(ALLOW_SOFTWARE_GPU_ENV)
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
     }
 }
 
@@ -82,6 +233,74 @@ pub fn tune_allocator() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
             libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_choice_parses_cpu_and_gpu_only() {
+        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
+        assert_eq!("gpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Gpu);
+        let error = "cuda".parse::<DeviceChoice>().unwrap_err().to_string();
+        assert!(
+            error.contains("`cuda`") && error.contains("`cpu` or `gpu`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn cpu_is_flex() {
+        assert_eq!(plain_device(DeviceChoice::Cpu).unwrap(), Device::flex());
+    }
+
+    #[cfg(not(any(feature = "vulkan", feature = "wgpu")))]
+    #[test]
+    fn device_gpu_without_a_gpu_feature_names_the_features_and_cpu() {
+        assert_eq!(gpu_feature(), None);
+        let error = plain_device(DeviceChoice::Gpu).unwrap_err().to_string();
+        assert_eq!(error, NO_GPU_BUILD);
+        for needle in ["--features vulkan", "--features wgpu", "--device cpu"] {
+            assert!(error.contains(needle), "`{needle}` missing from: {error}");
+        }
+        assert_eq!(gpu_adapter(), None);
+    }
+
+    /// With a GPU feature, `--device gpu` either finds a hardware adapter (or an allowed
+    /// software one) and computes on it, or fails with one clear line; it never panics, and
+    /// asking again gives the same answer.
+    #[cfg(any(feature = "vulkan", feature = "wgpu"))]
+    #[test]
+    fn device_gpu_with_a_gpu_feature_computes_or_explains() {
+        use burn::tensor::{Tensor, TensorData};
+        let feature = gpu_feature().expect("a GPU feature is on");
+        match plain_device(DeviceChoice::Gpu) {
+            Ok(device) => {
+                assert_ne!(device, Device::flex());
+                assert!(gpu_adapter().is_some());
+                let x =
+                    Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -2.0], [1, 2]), &device);
+                let sum = (x.clone() * x).sum().into_scalar::<f32>();
+                assert_eq!(sum, 5.0);
+                assert_eq!(plain_device(DeviceChoice::Gpu).unwrap(), device);
+            }
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.starts_with("--device gpu: "), "{error}");
+                assert!(error.contains("--device cpu"), "{error}");
+                assert!(
+                    error.contains(&format!("`{feature}` feature"))
+                        || error.contains(ALLOW_SOFTWARE_GPU_ENV),
+                    "{error}"
+                );
+                assert!(!error.contains('\n'), "one line: {error}");
+                assert_eq!(gpu_adapter(), None);
+                let again = plain_device(DeviceChoice::Gpu).unwrap_err().to_string();
+                assert_eq!(again, error);
+            }
         }
     }
 }

@@ -18,11 +18,16 @@
 //!   draws) to a folder, so that `bench/pytorch/speed.py --check` can load them into its twin
 //!   model and compare the losses: the two sides then time the same computation.
 //!
+//! - **Device**: the CPU (`flex`) by default; [`SpeedOptions::device`] and the memory run's
+//!   `device` take `--device gpu` through to [`device::plain_device`] (a GPU build). The
+//!   loss check always computes on the CPU.
+//!
 //! When the config's data cannot be loaded (MNIST not downloaded), the benchmark runs on
 //! uniform random data of MNIST's shape and says so in its report.
 
 use crate::config::RunConfig;
 use crate::data::{self, Dataset, SampleShape};
+use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::models::{Autoencoder, ModelConfig};
 use crate::run_dir::HistoryRow;
@@ -47,6 +52,8 @@ pub struct SpeedOptions {
     pub infer_steps: usize,
     /// Seed of the initialisation and of the batch order.
     pub seed: u64,
+    /// Where to compute.
+    pub device: DeviceChoice,
 }
 
 impl Default for SpeedOptions {
@@ -57,6 +64,7 @@ impl Default for SpeedOptions {
             batch_size: 256,
             infer_steps: 200,
             seed: 0,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -90,6 +98,9 @@ pub struct SpeedReport {
     pub parameters: usize,
     /// The data used.
     pub data: DataSource,
+    /// Where it computed: `cpu`, or `gpu: ` and the adapter.
+    #[serde(default)]
+    pub device: String,
     /// Threads of the kernels' thread pool.
     pub threads: usize,
     /// Samples per step.
@@ -224,7 +235,7 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
     check_batch(&valid_data, options.batch_size, "validation")?;
     let shape = train_data.shape;
     let values = shape.len();
-    let plain = Device::flex();
+    let plain = device::plain_device(options.device)?;
     let autodiff = plain.clone().autodiff();
     autodiff.seed(options.seed);
     let mut model = config.model.init(shape, &autodiff)?;
@@ -272,6 +283,13 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
     for _ in 0..options.infer_steps {
         drop(infer());
     }
+    // A GPU queues the work; count it all (a no-op on the CPU).
+    plain.sync().map_err(|e| {
+        Error::Training(format!(
+            "the device failed: {}",
+            e.to_string().replace('\n', " ")
+        ))
+    })?;
     let infer_seconds = start.elapsed().as_secs_f64();
 
     let samples = |steps: usize, seconds: f64| (steps * options.batch_size) as f64 / seconds;
@@ -280,6 +298,10 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
         kind: config.model.kind_name().into(),
         parameters,
         data: source,
+        device: match options.device {
+            DeviceChoice::Cpu => "cpu".into(),
+            DeviceChoice::Gpu => format!("gpu: {}", device::gpu_adapter().unwrap_or_default()),
+        },
         threads: rayon::current_num_threads(),
         batch_size: options.batch_size,
         steps: options.steps,
@@ -387,7 +409,11 @@ fn record_epoch(row: &HistoryRow) {
 
 /// Trains `config` for `epochs` epochs with the real training loop (in a temporary run
 /// directory, removed afterwards) and reports the peak resident memory of every epoch.
-pub fn epoch_memory(config: &RunConfig, epochs: usize) -> Result<EpochMemoryReport> {
+pub fn epoch_memory(
+    config: &RunConfig,
+    epochs: usize,
+    device: DeviceChoice,
+) -> Result<EpochMemoryReport> {
     let mut config = config.clone();
     let runs = std::env::temp_dir().join(format!("aekit-speed-{}", std::process::id()));
     config.runs_dir = runs.clone();
@@ -403,6 +429,7 @@ pub fn epoch_memory(config: &RunConfig, epochs: usize) -> Result<EpochMemoryRepo
         force: true,
         quiet: true,
         on_epoch_end: Some(record_epoch),
+        device,
         ..Default::default()
     };
     let outcome = train::train(&config, &options);
@@ -602,8 +629,10 @@ mod tests {
             batch_size: 8,
             infer_steps: 2,
             seed: 1,
+            device: DeviceChoice::Cpu,
         };
         let report = run(&config, &options).unwrap();
+        assert_eq!(report.device, "cpu");
         assert_eq!(report.kind, "dense");
         assert_eq!(report.data.kind, "config");
         assert!(report.train_samples_per_s > 0.0 && report.infer_samples_per_s > 0.0);
@@ -667,7 +696,7 @@ mod tests {
     #[test]
     fn epoch_memory_has_one_row_per_epoch() {
         let config = config("kind = \"dense\"\ncode = 4");
-        let report = epoch_memory(&config, 2).unwrap();
+        let report = epoch_memory(&config, 2, DeviceChoice::Cpu).unwrap();
         if cfg!(target_os = "linux") {
             assert_eq!(report.rows.len(), 2);
             assert!(report.rows.iter().all(|r| r.peak_mib > 1.0));

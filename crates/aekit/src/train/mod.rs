@@ -123,6 +123,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
             splits.valid.len(),
             run.path().display()
         );
+        if options.device == DeviceChoice::Gpu
+            && let Some(adapter) = device::gpu_adapter()
+        {
+            eprintln!("computing on the GPU: {adapter}");
+        }
     }
 
     if train_config.pretrain_epochs > 0
