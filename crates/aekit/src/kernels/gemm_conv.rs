@@ -137,14 +137,20 @@ fn try_apply(
     {
         return None;
     }
-    let (xa, wa, ba) = (
-        x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?,
-        weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?,
-        bias.try_into_primitive::<Autodiff<Flex>>().ok()?,
-    );
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(
-        xa, wa, ba, g,
-    )))
+    if let (Ok(xa), Ok(wa), Ok(ba)) = (
+        x.clone().try_into_primitive::<Autodiff<Flex>>(),
+        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
+        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
+    ) {
+        return Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(
+            xa, wa, ba, g,
+        )));
+    }
+    // Plain tensors (inference): a convolution through its windows; a transposed one is
+    // Burn's own forward already.
+    let on_flex = x.clone().try_into_primitive::<Flex>().is_ok()
+        && weight.clone().try_into_primitive::<Flex>().is_ok();
+    (on_flex && !g.transposed).then(|| plain_conv(x.clone(), weight.clone(), bias, &g))
 }
 
 /// The input padded as the convolution pads it (transposed convolutions pad nothing here).
@@ -156,23 +162,58 @@ fn padded_input(x: Tensor<4>, g: &Geometry) -> Tensor<4> {
     }
 }
 
-fn forward(xp: &Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
-    if g.transposed {
-        let [(ph, _), (pw, _)] = g.padding;
-        module::conv_transpose2d(
-            xp.clone(),
-            weight,
-            Some(bias),
-            ConvTransposeOptions::new(g.stride, [ph, pw], g.padding_out, [1, 1], 1),
-        )
-    } else {
-        module::conv2d(
-            xp.clone(),
-            weight,
-            Some(bias),
-            ConvOptions::new(g.stride, [0, 0], [1, 1], 1),
-        )
-    }
+/// A convolution's output from its windows `[batch * positions, cin * k * k]` as one GEMM
+/// with the weights (flex would build the same windows per sample, in small tiles).
+fn conv_from_windows(
+    windows: &Tensor<2>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    [batch, oh, ow]: [usize; 3],
+) -> Tensor<4> {
+    let [cout, cin, kh, kw] = weight.dims();
+    let weight = weight.reshape([cout, cin * kh * kw]).transpose();
+    (windows.clone().matmul(weight) + bias.unsqueeze::<2>())
+        .reshape([batch, oh, ow, cout])
+        .permute([0, 3, 1, 2])
+}
+
+/// Output height and width of a convolution of the padded input `[_, _, hp, wp]`.
+fn conv_out_size(xp_dims: [usize; 4], g: &Geometry) -> [usize; 2] {
+    let [_, _, hp, wp] = xp_dims;
+    [
+        (hp - g.kernel[0]) / g.stride[0] + 1,
+        (wp - g.kernel[1]) / g.stride[1] + 1,
+    ]
+}
+
+/// A transposed convolution's output: Burn's flex operation.
+fn transposed_forward(
+    x: &Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    g: &Geometry,
+) -> Tensor<4> {
+    let [(ph, _), (pw, _)] = g.padding;
+    module::conv_transpose2d(
+        x.clone(),
+        weight,
+        Some(bias),
+        ConvTransposeOptions::new(g.stride, [ph, pw], g.padding_out, [1, 1], 1),
+    )
+}
+
+/// A convolution of plain tensors through its windows (inference).
+fn plain_conv(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
+    let xp = padded_input(x, g);
+    let [oh, ow] = conv_out_size(xp.dims(), g);
+    let windows = windows(xp, g, [oh, ow]);
+    let [batch, positions, width] = windows.dims();
+    conv_from_windows(
+        &windows.reshape([batch * positions, width]),
+        weight,
+        bias,
+        [batch, oh, ow],
+    )
 }
 
 /// The gradient with respect to the (padded, for a convolution) input.
@@ -283,9 +324,25 @@ fn weight_grad(xp: Tensor<4>, grad: Tensor<4>, weight_dims: [usize; 4], g: &Geom
     per_sample.sum_dim(0).reshape(weight_dims)
 }
 
+/// A convolution's weight gradient from its forward windows `[batch * positions, cin k k]`:
+/// `grad[cout, batch * positions] x windows`, one GEMM.
+fn conv_weight_grad_from_windows(
+    windows: Tensor<2>,
+    grad: Tensor<4>,
+    weight_dims: [usize; 4],
+) -> Tensor<4> {
+    let [batch, cout, oh, ow] = grad.dims();
+    grad.permute([0, 2, 3, 1])
+        .reshape([batch * oh * ow, cout])
+        .transpose()
+        .matmul(windows)
+        .reshape(weight_dims)
+}
+
 #[derive(Debug, Clone)]
 struct GemmConvState {
-    /// The (padded) input, for the weights' gradient.
+    /// For the weights' gradient: a transposed convolution's input, or a convolution's
+    /// windows `[batch * positions, cin * k * k]` (gathered once, in the forward pass).
     input: Option<FlexTensor>,
     /// The weights, for the input's gradient.
     weight: Option<FlexTensor>,
@@ -321,8 +378,13 @@ impl Backward<Flex, 3> for GemmConvBackward {
             grads.register::<Flex>(node.id, primitive(dx));
         }
         if let Some(node) = weight_node {
-            let input = plain(&input.expect("kept for the weights' gradient"));
-            let dw = weight_grad(input, grad.clone(), weight_dims, &g);
+            let input = input.expect("kept for the weights' gradient");
+            let dw = if g.transposed {
+                weight_grad(plain(&input), grad.clone(), weight_dims, &g)
+            } else {
+                let windows: Tensor<2> = Tensor::from_primitive::<Flex>(input);
+                conv_weight_grad_from_windows(windows, grad.clone(), weight_dims)
+            };
             grads.register::<Flex>(node.id, primitive(dw));
         }
         if let Some(node) = bias_node {
@@ -349,11 +411,22 @@ fn autodiff_forward(
     let xp = padded_input(input, &g);
     let w = plain(weight.primitive());
     let weight_dims = w.dims();
-    let out = primitive(forward(&xp, w, plain1(bias.primitive()), &g));
+    let bias = plain1(bias.primitive());
+    let (out, kept) = if g.transposed {
+        (transposed_forward(&xp, w, bias, &g), primitive(xp))
+    } else {
+        let [oh, ow] = conv_out_size(xp.dims(), &g);
+        let windows = windows(xp, &g, [oh, ow]);
+        let [batch, positions, width] = windows.dims();
+        let windows = windows.reshape([batch * positions, width]);
+        let out = conv_from_windows(&windows, w, bias, [batch, oh, ow]);
+        (out, primitive(windows))
+    };
+    let out = primitive(out);
     match prep {
         OpsKind::Tracked(prep) => {
             let state = GemmConvState {
-                input: weight_tracked.then(|| primitive(xp)),
+                input: weight_tracked.then_some(kept),
                 weight: input_tracked.then(|| weight.primitive().clone()),
                 input_dims,
                 weight_dims,
@@ -442,6 +515,34 @@ mod tests {
                 .with_stride([stride, stride])
                 .with_padding(padding.clone())
                 .init(&device);
+            // Inference on plain tensors goes through the windows as well.
+            let inference = conv.valid();
+            let x = Tensor::<4>::random(
+                [2, cin, size, size],
+                Distribution::Normal(0.0, 1.0),
+                &Device::flex(),
+            );
+            let bias = inference.bias.as_ref().map(|b| b.val());
+            let geometry_checked = try_apply(
+                &inference.weight.val(),
+                bias,
+                [1, 1],
+                1,
+                &x,
+                Geometry {
+                    transposed: false,
+                    stride: [stride, stride],
+                    padding: [(0, 0), (0, 0)],
+                    padding_out: [0, 0],
+                    kernel: [3, 3],
+                },
+            );
+            assert!(geometry_checked.is_some(), "the plain path applies");
+            assert_close(
+                &format!("plain conv {cin}->{cout} {size} s{stride}"),
+                &to_vec(conv2d(&inference, x.clone())),
+                &to_vec(inference.forward(x)),
+            );
             compare(
                 &format!("conv {cin}->{cout} {size} s{stride} {padding:?}"),
                 &conv,
