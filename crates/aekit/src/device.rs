@@ -216,8 +216,8 @@ pub fn set_threads(threads: usize) -> Result<()> {
 /// megabytes) over and over. By default glibc serves such sizes with fresh `mmap`s or trims
 /// its heap after they are freed, so every step pays page faults and the kernel zeroing the
 /// pages again: a fifth of the conv autoencoder's step in a profile. Serving allocations up
-/// to 32 MiB from the heap and never trimming it made that step 1.4x faster with the same
-/// peak memory (`bench/results/2026-11-24-speed.txt`). Call it once, at the start of a
+/// to 32 MiB from the heap and never trimming it made that step 1.6x faster with the same
+/// peak memory (`bench/results/2026-11-24-conv-kernels.txt`). Call it once, at the start of a
 /// process, before the first tensor is made; `AEKIT_DEFAULT_MALLOC=1` skips it.
 pub fn tune_allocator() {
     if std::env::var_os("AEKIT_DEFAULT_MALLOC").is_some_and(|v| v == "1") {

@@ -6,20 +6,20 @@
 //! "kernel". On flex that convolution has only nine output positions, so its im2col tiles
 //! cannot be spread over threads and its copies dominate: for the conv VAE's stride-2
 //! transposed convolutions the weight gradient took 3.5x the forward pass, and a second
-//! thread gave nothing (`bench/results/2026-11-24-speed.txt`).
+//! thread gave nothing (`bench/results/2026-11-24-conv-kernels.txt`).
 //!
 //! How: with the input padded explicitly, every output position reads one window of
-//! `cin * k * k` values. Gathered into a matrix `[positions, cin * k * k]` per sample (in
-//! parallel over the batch), they make the weight gradient a product per sample,
-//! `grad[cout, positions] x windows`, summed over the batch; flex runs the products on
-//! every thread. A
-//! transposed convolution's weight gradient is the same product with the roles swapped (its
-//! input against the windows of the output's gradient). The forward pass and the input's
-//! gradient are Burn's own flex operations, as in Burn's backward.
+//! `cin * k * k` values. For a convolution the windows of the whole batch are gathered once
+//! (in parallel over the samples) into a matrix `[batch * positions, cin * k * k]`: the
+//! forward pass is one GEMM of it with the weights (flex would multiply per sample, in small
+//! tiles), and the weight gradient one GEMM `grad[cout, batch * positions] x windows`. A
+//! transposed convolution's forward pass and input gradient stay Burn's flex operations; its
+//! weight gradient is a product per sample of its input with the windows of the output's
+//! gradient, summed over the batch. flex runs these GEMMs on every thread.
 //!
 //! [`conv2d`] and [`conv_transpose2d`] apply to one-group, undilated layers with a bias on
-//! `f32` autodiff `flex` tensors; other tensors go to the layer's own `forward` (inference on
-//! plain tensors loses nothing that way: only the backward pass differs).
+//! `f32` `flex` tensors (autodiff without checkpointing; for plain tensors only the
+//! convolution, whose forward pass differs); other tensors go to the layer's own `forward`.
 
 use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
