@@ -580,6 +580,7 @@ fn autodiff_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::flex_tensor::to_vec;
     use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution};
@@ -599,10 +600,6 @@ mod tests {
             worst <= tolerance * scale,
             "{name}: worst {worst} vs scale {scale}"
         );
-    }
-
-    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
     }
 
     /// Output, input gradient, weight and bias gradients equal Burn's `Conv2d` on the same

@@ -1,9 +1,15 @@
 //! Small helpers shared by the custom operations on Burn's `flex` backend: getting at a
-//! tensor's `f32` values, building tensors from vectors, and the autodiff tensor type.
+//! tensor's `f32` values, building tensors from vectors, the autodiff tensor type, and the
+//! registration of one-input operations with their backward step ([`unary_op`]).
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::TensorData;
+use std::marker::PhantomData;
 
 /// A float tensor of `Autodiff<Flex>` (without gradient checkpointing).
 pub(crate) type AutodiffFlexTensor = burn::backend::tensor::FloatTensor<Autodiff<Flex>>;
@@ -25,4 +31,53 @@ pub(crate) fn values(tensor: &FlexTensor) -> &[f32] {
 /// A tensor of `shape` holding `values`.
 pub(crate) fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// The state of a one-input custom operation's backward step: the input's gradient from the
+/// output's (contiguous `f32` values).
+pub(crate) trait UnaryGradient: Clone + Send + std::fmt::Debug + 'static {
+    fn input_grad(&self, upstream: &[f32]) -> FlexTensor;
+}
+
+#[derive(Debug)]
+struct UnaryBackward<S>(PhantomData<S>);
+
+impl<S: UnaryGradient> Backward<Flex, 1> for UnaryBackward<S> {
+    type State = S;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let state = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            state.input_grad(values(&contiguous(&grad)))
+        });
+    }
+}
+
+/// A one-input operation on autodiff `flex`: `forward` gets the input's values and returns
+/// the output and the state of its backward step (kept only when the input is tracked).
+pub(crate) fn unary_op<S: UnaryGradient>(
+    x: AutodiffFlexTensor,
+    forward: impl FnOnce(&[f32]) -> (FlexTensor, S),
+) -> AutodiffFlexTensor {
+    let prep = UnaryBackward::<S>(PhantomData)
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful();
+    let input = contiguous(x.primitive());
+    let (out, state) = forward(values(&input));
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// A tensor's values (tests).
+#[cfg(test)]
+pub(crate) fn to_vec<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
 }

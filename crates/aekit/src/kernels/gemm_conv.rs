@@ -441,13 +441,10 @@ fn autodiff_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::flex_tensor::to_vec;
     use burn::module::Module;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::{Device, Distribution};
-
-    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
 
     fn assert_close(name: &str, ours: &[f32], burn: &[f32]) {
         assert_eq!(ours.len(), burn.len(), "{name}: sizes");

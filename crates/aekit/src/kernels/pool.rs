@@ -8,11 +8,8 @@
 //! row-major order and NaN wins, as in flex, so values and gradients are the same as Burn's
 //! `MaxPool2d` with kernel 2 and `PaddingConfig2d::Same`.
 
-use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use super::flex_tensor::{AutodiffFlexTensor, UnaryGradient, contiguous, tensor, unary_op, values};
+use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2dConfig;
@@ -155,59 +152,32 @@ struct PoolState {
     input_shape: [usize; 4],
 }
 
-#[derive(Debug)]
-struct MaxPoolBackward;
-
-impl Backward<Flex, 1> for MaxPoolBackward {
-    type State = PoolState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let PoolState {
-            argmax,
-            geometry,
-            input_shape,
-        } = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            let grad = contiguous(&grad);
-            tensor(backward(values(&grad), &argmax, &geometry), &input_shape)
-        });
+impl UnaryGradient for PoolState {
+    fn input_grad(&self, upstream: &[f32]) -> FlexTensor {
+        tensor(
+            backward(upstream, &self.argmax, &self.geometry),
+            &self.input_shape,
+        )
     }
 }
 
 fn autodiff_forward(x: AutodiffFlexTensor, g: Geometry, shape: [usize; 4]) -> AutodiffFlexTensor {
-    let input_shape = [shape[0], shape[1], g.h, g.w];
-    let prep = MaxPoolBackward
-        .prepare::<NoCheckpointing>([x.node()])
-        .compute_bound()
-        .stateful();
-    let input = contiguous(x.primitive());
-    let (out, argmax) = forward(values(&input), &g);
-    match prep {
-        OpsKind::Tracked(prep) => {
-            let state = PoolState {
-                argmax: Arc::new(argmax),
-                geometry: g,
-                input_shape,
-            };
-            prep.finish(state, tensor(out, &shape))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(tensor(out, &shape)),
-    }
+    unary_op(x, |input| {
+        let (out, argmax) = forward(input, &g);
+        let state = PoolState {
+            argmax: Arc::new(argmax),
+            geometry: g,
+            input_shape: [shape[0], shape[1], g.h, g.w],
+        };
+        (tensor(out, &shape), state)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::flex_tensor::to_vec;
     use burn::tensor::{Device, Distribution};
-
-    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
 
     fn burn_pool(x: Tensor<4>) -> Tensor<4> {
         MaxPool2dConfig::new([2, 2])

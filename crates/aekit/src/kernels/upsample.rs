@@ -7,11 +7,8 @@
 //! gradient into a zero tensor (23 ms per step for the conv AE's 16x14 -> 28 level, in
 //! `bench/results/2026-11-24-profile.txt`). Here it is one pass each way.
 
-use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use super::flex_tensor::{AutodiffFlexTensor, UnaryGradient, contiguous, tensor, unary_op, values};
+use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
@@ -122,56 +119,27 @@ struct UpsampleState {
     input_shape: [usize; 4],
 }
 
-#[derive(Debug)]
-struct UpsampleBackward;
-
-impl Backward<Flex, 1> for UpsampleBackward {
-    type State = UpsampleState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let UpsampleState {
-            geometry,
-            input_shape,
-        } = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            let grad = contiguous(&grad);
-            tensor(backward(values(&grad), &geometry), &input_shape)
-        });
+impl UnaryGradient for UpsampleState {
+    fn input_grad(&self, upstream: &[f32]) -> FlexTensor {
+        tensor(backward(upstream, &self.geometry), &self.input_shape)
     }
 }
 
 fn autodiff_forward(x: AutodiffFlexTensor, g: Geometry, shape: [usize; 4]) -> AutodiffFlexTensor {
-    let input_shape = [shape[0], shape[1], g.h, g.w];
-    let prep = UpsampleBackward
-        .prepare::<NoCheckpointing>([x.node()])
-        .compute_bound()
-        .stateful();
-    let out = tensor(forward(values(&contiguous(x.primitive())), &g), &shape);
-    match prep {
-        OpsKind::Tracked(prep) => prep.finish(
-            UpsampleState {
-                geometry: g,
-                input_shape,
-            },
-            out,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    unary_op(x, |input| {
+        let state = UpsampleState {
+            geometry: g,
+            input_shape: [shape[0], shape[1], g.h, g.w],
+        };
+        (tensor(forward(input, &g), &shape), state)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::flex_tensor::to_vec;
     use burn::tensor::{Device, Distribution};
-
-    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
 
     /// Values and gradients equal the composition of Burn's tensor operations, cropped and
     /// not, on plain and autodiff tensors.
