@@ -1,5 +1,6 @@
 //! A direct "same" 2-D convolution for small channel counts on Burn's `flex` backend, with its
-//! gradients registered through `burn-autodiff`'s [`Backward`] extension point.
+//! gradients registered through `burn-autodiff`'s `Backward` extension point
+//! (`flex_tensor::layer_op`).
 //!
 //! Why: flex computes every convolution as im2col + GEMM, and its backward pass with Burn's
 //! generic rules (a transposed convolution for the input's gradient, a convolution with
@@ -23,11 +24,9 @@
 //! "same" padding, no dilation, one group and a bias, on `f32` `flex` tensors (plain, or
 //! autodiff without checkpointing); any other layer or backend goes to `Conv2d::forward`.
 
-use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use super::flex_tensor::{
+    AutodiffFlexTensor, LayerGradients, contiguous, layer_op, tensor, values,
+};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
@@ -514,40 +513,22 @@ struct ConvState {
     geometry: Geometry,
 }
 
-#[derive(Debug)]
-struct ConvBackward;
+impl LayerGradients for ConvState {
+    fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor {
+        let g = &self.geometry;
+        let weight = contiguous(self.weight.as_ref().expect("kept for the input's gradient"));
+        let dx = input_grad(values(&contiguous(upstream)), values(&weight), g);
+        tensor(dx, &[g.batch, g.cin, g.h, g.w])
+    }
 
-impl Backward<Flex, 3> for ConvBackward {
-    type State = ConvState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let ConvState {
-            input,
-            weight,
-            geometry: g,
-        } = ops.state;
-        let [input_node, weight_node, bias_node] = ops.parents;
-        let grad = contiguous(&grads.consume::<Flex>(&ops.node));
-        if let Some(node) = input_node {
-            let weight = contiguous(&weight.expect("kept for the input's gradient"));
-            let dx = input_grad(values(&grad), values(&weight), &g);
-            grads.register::<Flex>(node.id, tensor(dx, &[g.batch, g.cin, g.h, g.w]));
-        }
-        if weight_node.is_some() || bias_node.is_some() {
-            let input = contiguous(&input.expect("kept for the weights' gradient"));
-            let (dw, db) = weight_grad(values(&input), values(&grad), &g);
-            if let Some(node) = weight_node {
-                grads.register::<Flex>(node.id, tensor(dw, &[g.cout, g.cin, g.k, g.k]));
-            }
-            if let Some(node) = bias_node {
-                grads.register::<Flex>(node.id, tensor(db, &[g.cout]));
-            }
-        }
+    fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor) {
+        let g = &self.geometry;
+        let input = contiguous(self.input.as_ref().expect("kept for the weights' gradient"));
+        let (dw, db) = weight_grad(values(&input), values(&contiguous(upstream)), g);
+        (
+            tensor(dw, &[g.cout, g.cin, g.k, g.k]),
+            tensor(db, &[g.cout]),
+        )
     }
 }
 
@@ -557,24 +538,14 @@ fn autodiff_forward(
     bias: AutodiffFlexTensor,
     g: Geometry,
 ) -> AutodiffFlexTensor {
-    let input_tracked = x.is_tracked();
-    let params_tracked = weight.is_tracked() || bias.is_tracked();
-    let prep = ConvBackward
-        .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
-        .compute_bound()
-        .stateful();
-    let out = plain_forward(x.primitive(), weight.primitive(), bias.primitive(), &g);
-    match prep {
-        OpsKind::Tracked(prep) => {
-            let state = ConvState {
-                input: params_tracked.then(|| x.primitive().clone()),
-                weight: input_tracked.then(|| weight.primitive().clone()),
-                geometry: g,
-            };
-            prep.finish(state, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    layer_op(x, weight, bias, |x, weight, bias, wanted| {
+        let state = ConvState {
+            input: wanted.params.then(|| x.clone()),
+            weight: wanted.input.then(|| weight.clone()),
+            geometry: g,
+        };
+        (plain_forward(x, weight, bias, &g), state)
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Small helpers shared by the custom operations on Burn's `flex` backend: getting at a
 //! tensor's `f32` values, building tensors from vectors, the autodiff tensor type, and the
-//! registration of one-input operations with their backward step ([`unary_op`]).
+//! registration of one-input operations ([`unary_op`]) and of layer operations with data,
+//! weight and bias inputs ([`layer_op`]) with their backward step.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -80,4 +81,75 @@ pub(crate) fn unary_op<S: UnaryGradient>(
 #[cfg(test)]
 pub(crate) fn to_vec<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// The state of a layer operation's backward step (inputs: data, weight, bias).
+pub(crate) trait LayerGradients: Clone + Send + std::fmt::Debug + 'static {
+    /// The data input's gradient from the output's.
+    fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor;
+    /// The weight's and the bias's gradients from the output's.
+    fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor);
+}
+
+#[derive(Debug)]
+struct LayerBackward<S>(PhantomData<S>);
+
+impl<S: LayerGradients> Backward<Flex, 3> for LayerBackward<S> {
+    type State = S;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let state = ops.state;
+        let [input_node, weight_node, bias_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = input_node {
+            grads.register::<Flex>(node.id, state.input_grad(&grad));
+        }
+        if weight_node.is_some() || bias_node.is_some() {
+            let (dw, db) = state.param_grads(&grad);
+            if let Some(node) = weight_node {
+                grads.register::<Flex>(node.id, dw);
+            }
+            if let Some(node) = bias_node {
+                grads.register::<Flex>(node.id, db);
+            }
+        }
+    }
+}
+
+/// Which gradients a layer operation's backward step will be asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    /// The data input's (keep the weights).
+    pub input: bool,
+    /// The weight's or the bias's (keep what the input contributes).
+    pub params: bool,
+}
+
+/// A layer operation (data, weight, bias) on autodiff `flex`: `forward` gets the three
+/// primitives and which gradients will be wanted, and returns the output and the state of its
+/// backward step (registered only when something is tracked).
+pub(crate) fn layer_op<S: LayerGradients>(
+    x: AutodiffFlexTensor,
+    weight: AutodiffFlexTensor,
+    bias: AutodiffFlexTensor,
+    forward: impl FnOnce(&FlexTensor, &FlexTensor, &FlexTensor, Wanted) -> (FlexTensor, S),
+) -> AutodiffFlexTensor {
+    let wanted = Wanted {
+        input: x.is_tracked(),
+        params: weight.is_tracked() || bias.is_tracked(),
+    };
+    let prep = LayerBackward::<S>(PhantomData)
+        .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful();
+    let (out, state) = forward(x.primitive(), weight.primitive(), bias.primitive(), wanted);
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
 }

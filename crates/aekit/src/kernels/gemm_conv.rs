@@ -1,5 +1,5 @@
 //! Strided and transposed 2-D convolutions on Burn's `flex` backend whose weight gradient is
-//! one matrix product, registered through `burn-autodiff`'s [`Backward`] extension point.
+//! one matrix product, registered through `burn-autodiff`'s `Backward` extension point.
 //!
 //! Why: Burn's generic backward computes a convolution's weight gradient as another
 //! convolution, with the batch and channel axes swapped and the gradient maps as the
@@ -21,11 +21,9 @@
 //! `f32` `flex` tensors (autodiff without checkpointing; for plain tensors only the
 //! convolution, whose forward pass differs); other tensors go to the layer's own `forward`.
 
-use super::flex_tensor::{AutodiffFlexTensor, contiguous, tensor, values};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use super::flex_tensor::{
+    AutodiffFlexTensor, LayerGradients, contiguous, layer_op, tensor, values,
+};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
@@ -86,17 +84,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         padding_out: [0, 0],
         kernel: conv.kernel_size,
     };
-    match try_apply(
-        &conv.weight.val(),
-        conv.bias.as_ref().map(|b| b.val()),
-        conv.dilation,
-        conv.groups,
-        &x,
-        geometry,
-    ) {
-        Some(y) => y,
-        None => conv.forward(x),
-    }
+    let layer = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+    try_apply(layer, conv.dilation, conv.groups, &x, geometry).unwrap_or_else(|| conv.forward(x))
 }
 
 /// `conv.forward(x)`, with the weight gradient as one matrix product on autodiff flex.
@@ -111,22 +100,14 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
         padding_out: conv.padding_out,
         kernel: conv.kernel_size,
     };
-    match try_apply(
-        &conv.weight.val(),
-        conv.bias.as_ref().map(|b| b.val()),
-        conv.dilation,
-        conv.groups,
-        &x,
-        geometry,
-    ) {
-        Some(y) => y,
-        None => conv.forward(x),
-    }
+    let layer = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+    try_apply(layer, conv.dilation, conv.groups, &x, geometry).unwrap_or_else(|| conv.forward(x))
 }
 
+/// The layer `(weight, bias)` applied through this module's operation, or `None` where it
+/// does not apply.
 fn try_apply(
-    weight: &Tensor<4>,
-    bias: Option<Tensor<1>>,
+    (weight, bias): (Tensor<4>, Option<Tensor<1>>),
     dilation: [usize; 2],
     groups: usize,
     x: &Tensor<4>,
@@ -351,47 +332,29 @@ struct GemmConvState {
     geometry: Geometry,
 }
 
-#[derive(Debug)]
-struct GemmConvBackward;
-
-impl Backward<Flex, 3> for GemmConvBackward {
-    type State = GemmConvState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let GemmConvState {
-            input,
+impl LayerGradients for GemmConvState {
+    fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor {
+        let weight = plain(self.weight.as_ref().expect("kept for the input's gradient"));
+        primitive(input_grad(
+            plain(upstream),
             weight,
-            input_dims,
-            weight_dims,
-            geometry: g,
-        } = ops.state;
-        let [input_node, weight_node, bias_node] = ops.parents;
-        let grad = plain(&grads.consume::<Flex>(&ops.node));
-        if let Some(node) = input_node {
-            let weight = plain(&weight.expect("kept for the input's gradient"));
-            let dx = input_grad(grad.clone(), weight, input_dims, &g);
-            grads.register::<Flex>(node.id, primitive(dx));
-        }
-        if let Some(node) = weight_node {
-            let input = input.expect("kept for the weights' gradient");
-            let dw = if g.transposed {
-                weight_grad(plain(&input), grad.clone(), weight_dims, &g)
-            } else {
-                let windows: Tensor<2> = Tensor::from_primitive::<Flex>(input);
-                conv_weight_grad_from_windows(windows, grad.clone(), weight_dims)
-            };
-            grads.register::<Flex>(node.id, primitive(dw));
-        }
-        if let Some(node) = bias_node {
-            let [_, channels, _, _] = grad.dims();
-            let db = grad.sum_dim(0).sum_dim(2).sum_dim(3).reshape([channels]);
-            grads.register::<Flex>(node.id, primitive(db));
-        }
+            self.input_dims,
+            &self.geometry,
+        ))
+    }
+
+    fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor) {
+        let (g, grad) = (&self.geometry, plain(upstream));
+        let input = self.input.clone().expect("kept for the weights' gradient");
+        let dw = if g.transposed {
+            weight_grad(plain(&input), grad.clone(), self.weight_dims, g)
+        } else {
+            let windows: Tensor<2> = Tensor::from_primitive::<Flex>(input);
+            conv_weight_grad_from_windows(windows, grad.clone(), self.weight_dims)
+        };
+        let [_, channels, _, _] = grad.dims();
+        let db = grad.sum_dim(0).sum_dim(2).sum_dim(3).reshape([channels]);
+        (primitive(dw), primitive(db))
     }
 }
 
@@ -401,41 +364,32 @@ fn autodiff_forward(
     bias: AutodiffFlexTensor,
     g: Geometry,
 ) -> AutodiffFlexTensor {
-    let (input_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
-    let prep = GemmConvBackward
-        .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
-        .compute_bound()
-        .stateful();
-    let input = plain(x.primitive());
-    let input_dims = input.dims();
-    let xp = padded_input(input, &g);
-    let w = plain(weight.primitive());
-    let weight_dims = w.dims();
-    let bias = plain1(bias.primitive());
-    let (out, kept) = if g.transposed {
-        (transposed_forward(&xp, w, bias, &g), primitive(xp))
-    } else {
-        let [oh, ow] = conv_out_size(xp.dims(), &g);
-        let windows = windows(xp, &g, [oh, ow]);
-        let [batch, positions, width] = windows.dims();
-        let windows = windows.reshape([batch * positions, width]);
-        let out = conv_from_windows(&windows, w, bias, [batch, oh, ow]);
-        (out, primitive(windows))
-    };
-    let out = primitive(out);
-    match prep {
-        OpsKind::Tracked(prep) => {
-            let state = GemmConvState {
-                input: weight_tracked.then_some(kept),
-                weight: input_tracked.then(|| weight.primitive().clone()),
-                input_dims,
-                weight_dims,
-                geometry: g,
-            };
-            prep.finish(state, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    layer_op(x, weight, bias, |x, weight, bias, wanted| {
+        let input = plain(x);
+        let input_dims = input.dims();
+        let xp = padded_input(input, &g);
+        let w = plain(weight);
+        let weight_dims = w.dims();
+        let bias = plain1(bias);
+        let (out, kept) = if g.transposed {
+            (transposed_forward(&xp, w, bias, &g), primitive(xp))
+        } else {
+            let [oh, ow] = conv_out_size(xp.dims(), &g);
+            let windows = windows(xp, &g, [oh, ow]);
+            let [batch, positions, width] = windows.dims();
+            let windows = windows.reshape([batch * positions, width]);
+            let out = conv_from_windows(&windows, w, bias, [batch, oh, ow]);
+            (out, primitive(windows))
+        };
+        let state = GemmConvState {
+            input: wanted.params.then_some(kept),
+            weight: wanted.input.then(|| weight.clone()),
+            input_dims,
+            weight_dims,
+            geometry: g,
+        };
+        (primitive(out), state)
+    })
 }
 
 #[cfg(test)]
@@ -521,8 +475,7 @@ mod tests {
             );
             let bias = inference.bias.as_ref().map(|b| b.val());
             let geometry_checked = try_apply(
-                &inference.weight.val(),
-                bias,
+                (inference.weight.val(), bias),
                 [1, 1],
                 1,
                 &x,
