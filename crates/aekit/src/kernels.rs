@@ -8,13 +8,15 @@
 //! - `exp_nonpositive`, `ln_1_to_2`: the building blocks, also used by the fused loss
 //!   (`loss/fused.rs`).
 //!
-//! And the convolutional autoencoder's operations as custom `flex` operations with their own
+//! Dense layers ([`linear`]) and the convolutional autoencoder's operations as custom `flex` operations with their own
 //! gradients (each falls back to Burn's operation elsewhere):
 //!
 //! - [`conv`]: a direct "same" convolution for small channel counts;
 //! - [`gemm_conv`]: strided and transposed convolutions whose weight gradient is one GEMM;
 //! - [`pool`]: 2x2 max pooling with stride 2;
 //! - [`upsample`]: nearest-neighbour upsampling by 2 with a crop.
+//!
+//! And `adam`: Adam's update of one parameter as a single pass (used by `train::FusedAdam`).
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -22,9 +24,11 @@ use burn::tensor::activation;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+pub(crate) mod adam;
 pub mod conv;
 mod flex_tensor;
 pub mod gemm_conv;
+pub mod linear;
 pub mod pool;
 pub mod upsample;
 

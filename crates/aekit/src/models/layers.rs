@@ -62,7 +62,7 @@ impl Activation {
 pub fn stack_logits(stack: &[Linear], activation: Activation, x: Tensor<2>) -> Tensor<2> {
     let last = stack.len().saturating_sub(1);
     stack.iter().enumerate().fold(x, |x, (i, layer)| {
-        let x = layer.forward(x);
+        let x = crate::kernels::linear::linear(layer, x);
         if i == last { x } else { activation.forward(x) }
     })
 }

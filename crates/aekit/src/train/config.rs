@@ -1,9 +1,10 @@
 //! The `[train]` settings: optimizer, schedule, loss, early stopping.
 
+use super::FusedAdam;
 use crate::loss::ReconstructionLoss;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 /// Which optimizer updates the weights.
@@ -134,17 +135,17 @@ impl TrainConfig {
 
     /// Builds the optimizer.
     pub fn optimizer(&self) -> ModuleOptimizer {
-        let decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);
         match self.optimizer {
-            OptimizerKind::Adam => AdamConfig::new()
-                .with_beta_1(self.beta1 as f32)
-                .with_beta_2(self.beta2 as f32)
-                .with_epsilon(self.epsilon as f32)
-                .with_weight_decay(decay)
-                .init(),
+            OptimizerKind::Adam => FusedAdam::new(
+                self.beta1 as f32,
+                self.beta2 as f32,
+                self.epsilon as f32,
+                decay,
+            )
+            .module_optimizer(),
             OptimizerKind::Sgd => SgdConfig::new()
-                .with_weight_decay(decay)
+                .with_weight_decay(decay.map(WeightDecayConfig::new))
                 .with_momentum((self.momentum > 0.0).then(|| {
                     MomentumConfig::new()
                         .with_momentum(self.momentum)

@@ -1,11 +1,13 @@
 //! The training loop: mini-batches in a seeded order, one optimizer step per batch, a
 //! validation pass and a checkpoint per epoch, early stopping, resume and Ctrl-C.
 
+mod adam;
 pub mod checkpoint;
 mod config;
 mod pretrain;
 mod progress;
 
+pub use adam::FusedAdam;
 pub use checkpoint::LoopState;
 pub use config::{OptimizerKind, TrainConfig};
 pub use pretrain::{LevelReport, pretrain_greedy};

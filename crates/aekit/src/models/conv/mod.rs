@@ -10,6 +10,7 @@ pub use config::{ConvConfig, Downsample, Upsample};
 use crate::data::SampleShape;
 use crate::error::Result;
 use crate::kernels;
+use crate::kernels::linear::linear;
 use crate::loss::ReconstructionLoss;
 use crate::models::LossParts;
 use crate::models::layers::Activation;
@@ -176,7 +177,7 @@ impl ConvAutoencoder {
         }
         let maps = x.reshape([batch, self.maps_len()]);
         match &self.bottleneck {
-            Some(b) => b.code_activation.forward(b.down.forward(maps)),
+            Some(b) => b.code_activation.forward(linear(&b.down, maps)),
             None => maps,
         }
     }
@@ -187,7 +188,7 @@ impl ConvAutoencoder {
         let levels = self.sizes.len() - 1;
         let [h, w] = self.sizes[levels];
         let maps = match &self.bottleneck {
-            Some(b) => self.activation.forward(b.up.forward(code)),
+            Some(b) => self.activation.forward(linear(&b.up, code)),
             None => code,
         };
         let mut x = maps.reshape([batch, self.code_channels, h, w]);

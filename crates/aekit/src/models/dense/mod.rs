@@ -4,6 +4,7 @@ mod config;
 
 pub use config::DenseConfig;
 
+use crate::kernels::linear::linear;
 use crate::loss::ReconstructionLoss;
 use crate::models::LossParts;
 use crate::models::layers::{self, Activation};
@@ -84,7 +85,7 @@ impl DenseAutoencoder {
                 self.activation
             };
             let input = outputs.last().cloned().unwrap_or_else(|| x.clone());
-            outputs.push(activation.forward(layer.forward(input)));
+            outputs.push(activation.forward(linear(layer, input)));
         }
         outputs
     }
@@ -224,12 +225,12 @@ impl ShallowAutoencoder {
 
     /// The level's code: the encoder layer's activated output.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        self.encoder_activation.forward(self.encoder.forward(x))
+        self.encoder_activation.forward(linear(&self.encoder, x))
     }
 
     /// The reconstruction's pre-activation values.
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(code)
+        linear(&self.decoder, code)
     }
 
     /// The activation of the reconstruction (the model's output activation at level 0, the

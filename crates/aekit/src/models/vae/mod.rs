@@ -9,6 +9,7 @@ pub use config::{VaeConfig, VaeConvConfig};
 
 use crate::data::SampleShape;
 use crate::error::{Error, Result};
+use crate::kernels::linear::linear;
 use crate::loss::{ReconstructionLoss, bce_with_logits, bce_with_logits_mean};
 use crate::models::LossParts;
 use crate::models::conv::ConvAutoencoder;
@@ -104,13 +105,13 @@ impl Vae {
         };
         self.encoder
             .iter()
-            .fold(x, |x, layer| self.activation.forward(layer.forward(x)))
+            .fold(x, |x, layer| self.activation.forward(linear(layer, x)))
     }
 
     /// The mean and log-variance of `q(z | x)`.
     pub fn posterior(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let h = self.hidden(x);
-        (self.mean.forward(h.clone()), self.log_variance.forward(h))
+        (linear(&self.mean, h.clone()), linear(&self.log_variance, h))
     }
 
     /// The code of a batch: the posterior mean.
@@ -125,7 +126,7 @@ impl Vae {
             Some(conv) => conv.decode_logits(
                 self.decoder
                     .iter()
-                    .fold(z, |x, layer| self.activation.forward(layer.forward(x))),
+                    .fold(z, |x, layer| self.activation.forward(linear(layer, x))),
             ),
             None => layers::stack_logits(&self.decoder, self.activation, z),
         }

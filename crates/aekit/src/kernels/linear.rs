@@ -1,0 +1,352 @@
+//! Dense layers `y = x W + b` on `flex` as a custom operation with its own gradients, whose
+//! matrix products split their output rows (or columns) across the threads.
+//!
+//! Flex multiplies through the `gemm` crate, single-threaded below 192³ multiply-adds and with
+//! `gemm`'s own threading above. For the shapes of a batch of 256 through an autoencoder's
+//! layers, one single-threaded `gemm` per thread on its own block of rows is faster at two
+//! threads: 256×784×1000 went from 119-129 to 141-157 GFLOP/s, 256×128×64 from 0.039 to
+//! 0.029 ms (`bench/results/2026-11-24-dense-kernels.txt`). The bias is added by the thread
+//! that wrote the block, while it is in cache, and the backward step computes `dX = dY Wᵀ`,
+//! `dW = Xᵀ dY` and `db = Σ dY` the same way, reading the transposes in place.
+
+use super::flex_tensor::{
+    AutodiffFlexTensor, LayerGradients, Wanted, contiguous, layer_op, values,
+};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::Linear;
+use burn::tensor::{DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Multiply-adds below which a product runs on one thread.
+const PARALLEL_WORK: usize = 1 << 20;
+/// The fewest output rows (or columns) one thread gets.
+const MIN_BLOCK: usize = 16;
+
+/// `layer.forward(x)` for a batch of row vectors; through this module's operation for `f32`
+/// tensors on flex (autodiff or plain) with a bias, Burn's own otherwise.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let Some(bias) = &layer.bias else {
+        return layer.forward(x);
+    };
+    let (weight, bias) = (layer.weight.val(), bias.val());
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return layer.forward(x);
+    }
+    if let (Ok(xa), Ok(wa), Ok(ba)) = (
+        x.clone().try_into_primitive::<Autodiff<Flex>>(),
+        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
+        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
+    ) {
+        return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_linear(xa, wa, ba));
+    }
+    if let (Ok(xp), Ok(wp), Ok(bp)) = (
+        x.clone().try_into_primitive::<Flex>(),
+        weight.try_into_primitive::<Flex>(),
+        bias.try_into_primitive::<Flex>(),
+    ) {
+        return Tensor::from_primitive::<Flex>(forward(&xp, &wp, &bp));
+    }
+    layer.forward(x)
+}
+
+fn autodiff_linear(
+    x: AutodiffFlexTensor,
+    weight: AutodiffFlexTensor,
+    bias: AutodiffFlexTensor,
+) -> AutodiffFlexTensor {
+    layer_op(x, weight, bias, |x, weight, bias, wanted: Wanted| {
+        let out = forward(x, weight, bias);
+        let state = LinearGradients {
+            x: wanted.params.then(|| contiguous(x)),
+            weight: wanted.input.then(|| contiguous(weight)),
+            dims: dims(x, weight),
+        };
+        (out, state)
+    })
+}
+
+/// `[batch, inputs, outputs]`.
+fn dims(x: &FlexTensor, weight: &FlexTensor) -> [usize; 3] {
+    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+    assert_eq!(xs[1], ws[0], "linear: {xs:?} input for a {ws:?} weight");
+    [xs[0], ws[0], ws[1]]
+}
+
+/// `x W + b`.
+fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let [batch, inputs, outputs] = dims(x, weight);
+    let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+    let bias = values(&bias);
+    let mut out = vec![0f32; batch * outputs];
+    let x = Matrix::row_major(values(&x), inputs);
+    let w = Matrix::row_major(values(&weight), outputs);
+    product(&mut out, [batch, outputs, inputs], x, w, |rows, _| {
+        for row in rows.chunks_exact_mut(outputs) {
+            for (y, b) in row.iter_mut().zip(bias) {
+                *y += b;
+            }
+        }
+    });
+    FlexTensor::from_data(TensorData::new(out, vec![batch, outputs]))
+}
+
+/// What the backward step keeps: the input for the weight gradient, the weight for the input
+/// gradient (each only when that gradient will be asked for).
+#[derive(Debug, Clone)]
+struct LinearGradients {
+    x: Option<FlexTensor>,
+    weight: Option<FlexTensor>,
+    dims: [usize; 3],
+}
+
+impl LayerGradients for LinearGradients {
+    fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor {
+        let [batch, inputs, outputs] = self.dims;
+        let weight = self.weight.as_ref().expect("the weight is kept for dX");
+        let dy = contiguous(upstream);
+        let mut dx = vec![0f32; batch * inputs];
+        // dX = dY Wᵀ: Wᵀ is W read with its strides swapped.
+        let w_t = Matrix::row_major(values(weight), outputs).transposed();
+        let dy = Matrix::row_major(values(&dy), outputs);
+        product(&mut dx, [batch, inputs, outputs], dy, w_t, |_, _| {});
+        FlexTensor::from_data(TensorData::new(dx, vec![batch, inputs]))
+    }
+
+    fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor) {
+        let [batch, inputs, outputs] = self.dims;
+        let x = self.x.as_ref().expect("the input is kept for dW");
+        let dy = contiguous(upstream);
+        let dy = values(&dy);
+        let mut dw = vec![0f32; inputs * outputs];
+        let x_t = Matrix::row_major(values(x), inputs).transposed();
+        product(
+            &mut dw,
+            [inputs, outputs, batch],
+            x_t,
+            Matrix::row_major(dy, outputs),
+            |_, _| {},
+        );
+        let db = column_sums(dy, outputs);
+        (
+            FlexTensor::from_data(TensorData::new(dw, vec![inputs, outputs])),
+            FlexTensor::from_data(TensorData::new(db, vec![outputs])),
+        )
+    }
+}
+
+/// The sums of the columns of a row-major matrix with `columns` columns.
+fn column_sums(values: &[f32], columns: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; columns];
+    for row in values.chunks_exact(columns) {
+        for (s, v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    sums
+}
+
+/// A read-only matrix operand: its values and the strides of its rows and columns.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    values: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn row_major(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            row_stride: columns,
+            col_stride: 1,
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `out = lhs · rhs` for a row-major `m×n` output, `lhs` `m×k` and `rhs` `k×n`. The output is
+/// split into blocks of rows (or of columns, when it is wider than tall), one per thread, and
+/// `finish(block, first_row)` runs on every block of rows after its product.
+fn product(
+    out: &mut [f32],
+    [m, n, k]: [usize; 3],
+    lhs: Matrix,
+    rhs: Matrix,
+    finish: impl Fn(&mut [f32], usize) + Sync,
+) {
+    assert_eq!(out.len(), m * n);
+    let threads = rayon::current_num_threads();
+    let along_rows = m >= n;
+    let extent = if along_rows { m } else { n };
+    let blocks = if m * n * k < PARALLEL_WORK {
+        1
+    } else {
+        threads.min(extent / MIN_BLOCK).max(1)
+    };
+    if along_rows {
+        let rows = m.div_ceil(blocks);
+        out.par_chunks_mut(rows * n)
+            .enumerate()
+            .for_each(|(i, block)| {
+                let first = i * rows;
+                let count = block.len() / n;
+                let lhs_block = &lhs.values[first * lhs.row_stride..];
+                let dst = block.as_mut_ptr();
+                // SAFETY: `block` is `count × n` row-major; `lhs_block` holds rows
+                // `first..first + count` of `lhs` with its strides; `rhs` is `k × n`.
+                unsafe { gemm_serial(dst, n, [count, n, k], lhs_block, lhs, rhs.values, rhs) };
+                finish(block, first);
+            });
+    } else {
+        // Column blocks of a row-major output are not contiguous: each thread writes its own
+        // columns through raw pointers.
+        let cols = n.div_ceil(blocks);
+        let base = out.as_mut_ptr() as usize;
+        (0..blocks).into_par_iter().for_each(|i| {
+            let first = i * cols;
+            let count = cols.min(n - first);
+            let dst = (base as *mut f32).wrapping_add(first);
+            let rhs_block = &rhs.values[first * rhs.col_stride..];
+            // SAFETY: `dst` is column `first` of the `m × n` output, whose columns
+            // `first..first + count` no other block writes; `rhs_block` holds those columns
+            // of `rhs`.
+            unsafe { gemm_serial(dst, n, [m, count, k], lhs.values, lhs, rhs_block, rhs) };
+        });
+        finish(out, 0);
+    }
+}
+
+/// One single-threaded `gemm` call: `dst = lhs · rhs` (`m×n`, row stride `dst_row_stride`).
+///
+/// # Safety
+/// `dst` must be valid for writes, and `lhs` and `rhs` must hold, every element that `m×n`,
+/// `m×k` and `k×n` matrices with the given strides address from their first element; no
+/// other thread may touch those elements of `dst` meanwhile.
+unsafe fn gemm_serial(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    [m, n, k]: [usize; 3],
+    lhs: &[f32],
+    lhs_strides: Matrix,
+    rhs: &[f32],
+    rhs_strides: Matrix,
+) {
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_row_stride as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_strides.col_stride as isize,
+            lhs_strides.row_stride as isize,
+            rhs.as_ptr(),
+            rhs_strides.col_stride as isize,
+            rhs_strides.row_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::flex_tensor::to_vec;
+    use burn::module::Module;
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Device, Distribution};
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            let tolerance = 1e-5 * (1.0 + y.abs());
+            assert!((x - y).abs() <= tolerance, "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    /// The values and all three gradients equal Burn's `Linear` for shapes that run on one
+    /// thread, split rows and split columns.
+    #[test]
+    fn linear_matches_burn_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        for [batch, inputs, outputs] in [[5, 7, 3], [256, 300, 64], [40, 130, 700], [1, 9, 1]] {
+            let layer = LinearConfig::new(inputs, outputs).init(&device);
+            let x =
+                Tensor::<2>::random([batch, inputs], Distribution::Default, &device).require_grad();
+            let mix = Tensor::<2>::random([batch, outputs], Distribution::Default, &device);
+            let ours = linear(&layer, x.clone());
+            let burns = layer.forward(x.clone());
+            let what = format!("{batch}x{inputs}x{outputs}");
+            close(&to_vec(ours.clone()), &to_vec(burns.clone()), &what);
+            let grads_ours = (ours * mix.clone()).sum().backward();
+            let grads_burn = (burns * mix).sum().backward();
+            let pairs = [
+                (x.grad(&grads_ours), x.grad(&grads_burn), "dX"),
+                (
+                    layer.weight.grad(&grads_ours),
+                    layer.weight.grad(&grads_burn),
+                    "dW",
+                ),
+            ];
+            for (a, b, name) in pairs {
+                close(
+                    &to_vec(a.unwrap()),
+                    &to_vec(b.unwrap()),
+                    &format!("{what} {name}"),
+                );
+            }
+            let bias = layer.bias.as_ref().unwrap();
+            close(
+                &to_vec(bias.grad(&grads_ours).unwrap()),
+                &to_vec(bias.grad(&grads_burn).unwrap()),
+                &format!("{what} db"),
+            );
+        }
+    }
+
+    #[test]
+    fn plain_linear_matches_burn() {
+        let device = Device::flex();
+        device.seed(4);
+        let layer = LinearConfig::new(200, 90).init(&device);
+        let x = Tensor::<2>::random([128, 200], Distribution::Default, &device);
+        close(
+            &to_vec(linear(&layer, x.clone())),
+            &to_vec(layer.forward(x)),
+            "plain",
+        );
+    }
+
+    #[test]
+    fn a_frozen_layer_gives_only_the_input_gradient() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let layer = LinearConfig::new(30, 20).init(&device).no_grad();
+        let x = Tensor::<2>::random([8, 30], Distribution::Default, &device).require_grad();
+        let grads = linear(&layer, x.clone()).sum().backward();
+        let expected = layer.forward(x.clone()).sum().backward();
+        close(
+            &to_vec(x.grad(&grads).unwrap()),
+            &to_vec(x.grad(&expected).unwrap()),
+            "dX",
+        );
+        assert!(layer.weight.grad(&grads).is_none());
+    }
+}
