@@ -29,9 +29,10 @@ use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::module;
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// A convolution (`transposed` or not): stride, padding `[(top, bottom), (left, right)]`
 /// (for a transposed convolution, symmetric: `padding`, with `padding_out`), kernel `k x k`.
@@ -143,19 +144,155 @@ fn padded_input(x: Tensor<4>, g: &Geometry) -> Tensor<4> {
     }
 }
 
-/// A convolution's output from its windows `[batch * positions, cin * k * k]` as one GEMM
-/// with the weights (flex would build the same windows per sample, in small tiles).
+/// A convolution's output `[batch, cout, oh, ow]` from its windows `[batch, oh * ow,
+/// cin * k * k]`: per sample, the weights times the transposed windows, plus the bias.
 fn conv_from_windows(
-    windows: &Tensor<2>,
-    weight: Tensor<4>,
-    bias: Tensor<1>,
+    windows: &[f32],
+    weight: &FlexTensor,
+    bias: &FlexTensor,
     [batch, oh, ow]: [usize; 3],
-) -> Tensor<4> {
-    let [cout, cin, kh, kw] = weight.dims();
-    let weight = weight.reshape([cout, cin * kh * kw]).transpose();
-    (windows.clone().matmul(weight) + bias.unsqueeze::<2>())
-        .reshape([batch, oh, ow, cout])
-        .permute([0, 3, 1, 2])
+) -> FlexTensor {
+    let [cout, cin, kh, kw] = dims4(weight);
+    let (weight, bias) = (contiguous(weight), contiguous(bias));
+    let out = per_sample_products(
+        values(&weight),
+        windows,
+        [batch, cout, oh * ow, cin * kh * kw],
+        Some(values(&bias)),
+    );
+    tensor(out, &[batch, cout, oh, ow])
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let shape = t.layout().shape();
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// `out[b] = lhs · windows[b]ᵀ` for every sample, `[batch, m, positions]` (NCHW when `lhs` is
+/// a convolution's weights `[cout, cin k k]`): `lhs` is `m × width`, `windows` is `[batch,
+/// positions, width]`, all row-major; `bias[i]` is added to row `i`. One single-threaded
+/// `gemm` per sample, the samples spread over the threads.
+fn per_sample_products(
+    lhs: &[f32],
+    windows: &[f32],
+    [batch, m, positions, width]: [usize; 4],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; batch * m * positions];
+    if out.is_empty() || width == 0 {
+        return out;
+    }
+    out.par_chunks_mut(m * positions)
+        .zip(windows.par_chunks(positions * width))
+        .for_each(|(out, windows)| {
+            // SAFETY: `out` is `m × positions` row-major, `lhs` `m × width` row-major and
+            // `windows` `positions × width` row-major, read as its transpose.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    positions,
+                    width,
+                    out.as_mut_ptr(),
+                    1,
+                    positions as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    width as isize,
+                    windows.as_ptr(),
+                    width as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            if let Some(bias) = bias {
+                for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
+                    row.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        });
+    out
+}
+
+/// Samples per partial sum of [`summed_products`].
+const SAMPLES_PER_SUM: usize = 16;
+
+/// `Σ_b a[b] · c[b]`, `m × n`, for `a` `[batch, m, p]` and `c` `[batch, p, n]` row-major (a
+/// weight gradient). Every chunk of [`SAMPLES_PER_SUM`] samples is one GEMM with `a`'s rows
+/// laid side by side (inner size `chunk * p`); the chunks' sums are added in a fixed order,
+/// so the result does not depend on the thread count.
+fn summed_products(a: &[f32], c: &[f32], [batch, m, p, n]: [usize; 4]) -> Vec<f32> {
+    let mut total = vec![0f32; m * n];
+    if batch == 0 || m * n * p == 0 {
+        return total;
+    }
+    let partials: Vec<Vec<f32>> = (0..batch.div_ceil(SAMPLES_PER_SUM))
+        .into_par_iter()
+        .map(|chunk| {
+            let first = chunk * SAMPLES_PER_SUM;
+            let samples = SAMPLES_PER_SUM.min(batch - first);
+            let inner = samples * p;
+            // a's rows of these samples side by side: `m × (samples * p)`.
+            let mut packed = vec![0f32; m * inner];
+            for s in 0..samples {
+                let sample = &a[(first + s) * m * p..(first + s + 1) * m * p];
+                for (i, row) in sample.chunks_exact(p).enumerate() {
+                    packed[i * inner + s * p..i * inner + (s + 1) * p].copy_from_slice(row);
+                }
+            }
+            let rows = &c[first * p * n..(first + samples) * p * n];
+            let mut sum = vec![0f32; m * n];
+            // SAFETY: `sum` is `m × n`, `packed` `m × inner` and `rows` `inner × n`, all
+            // row-major.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    inner,
+                    sum.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    packed.as_ptr(),
+                    1,
+                    inner as isize,
+                    rows.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            sum
+        })
+        .collect();
+    for partial in &partials {
+        total.iter_mut().zip(partial).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// The sum of every channel of `[batch, channels, positions]` values (a bias gradient).
+fn channel_sums(values: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f32> {
+    let mut sums = vec![0f32; channels];
+    if positions == 0 {
+        return sums;
+    }
+    for sample in values.chunks_exact(channels * positions).take(batch) {
+        for (sum, plane) in sums.iter_mut().zip(sample.chunks_exact(positions)) {
+            *sum += plane.iter().sum::<f32>();
+        }
+    }
+    sums
 }
 
 /// Output height and width of a convolution of the padded input `[_, _, hp, wp]`.
@@ -185,69 +322,69 @@ fn transposed_forward(
 
 /// A convolution of plain tensors through its windows (inference).
 fn plain_conv(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
-    let xp = padded_input(x, g);
-    let [oh, ow] = conv_out_size(xp.dims(), g);
-    let windows = windows(xp, g, [oh, ow]);
-    let [batch, positions, width] = windows.dims();
-    conv_from_windows(
-        &windows.reshape([batch * positions, width]),
-        weight,
-        bias,
+    let xp = primitive(padded_input(x, g));
+    let [batch, _, _, _] = dims4(&xp);
+    let [oh, ow] = conv_out_size(dims4(&xp), g);
+    let windows = windows(&xp, g, [oh, ow]);
+    let out = conv_from_windows(
+        &windows,
+        &primitive(weight),
+        &primitive(bias),
         [batch, oh, ow],
-    )
+    );
+    Tensor::from_primitive::<Flex>(out)
 }
 
-/// The gradient with respect to the (padded, for a convolution) input.
-fn input_grad(
+/// A convolution's gradient with respect to its (unpadded) input: Burn's transposed
+/// convolution of the output's gradient.
+fn conv_input_grad(
     grad: Tensor<4>,
     weight: Tensor<4>,
     input_dims: [usize; 4],
     g: &Geometry,
 ) -> Tensor<4> {
     let [_, _, h, w] = input_dims;
-    if g.transposed {
-        let [(ph, _), (pw, _)] = g.padding;
-        let dx = module::conv2d(
-            grad,
-            weight,
-            None,
-            ConvOptions::new(g.stride, [ph, pw], [1, 1], 1),
-        );
-        let [_, _, dh, dw] = dx.dims();
-        let dx = if dh > h { dx.narrow(2, 0, h) } else { dx };
-        if dw > w { dx.narrow(3, 0, w) } else { dx }
+    // The transpose of a padding-free convolution of the padded input; `padding_out`
+    // restores the rows and columns the stride skipped at the end.
+    let [_, _, oh, ow] = grad.dims();
+    let [kh, kw] = g.kernel;
+    let [(top, bottom), (left, right)] = g.padding;
+    let (hp, wp) = (h + top + bottom, w + left + right);
+    let out = [
+        hp - ((oh - 1) * g.stride[0] + kh),
+        wp - ((ow - 1) * g.stride[1] + kw),
+    ];
+    let dxp = module::conv_transpose2d(
+        grad,
+        weight,
+        None,
+        ConvTransposeOptions::new(g.stride, [0, 0], out, [1, 1], 1),
+    );
+    if g.padding == [(0, 0), (0, 0)] {
+        dxp
     } else {
-        // The transpose of a padding-free convolution of the padded input; `padding_out`
-        // restores the rows and columns the stride skipped at the end.
-        let [_, _, oh, ow] = grad.dims();
-        let [kh, kw] = g.kernel;
-        let [(top, bottom), (left, right)] = g.padding;
-        let (hp, wp) = (h + top + bottom, w + left + right);
-        let out = [
-            hp - ((oh - 1) * g.stride[0] + kh),
-            wp - ((ow - 1) * g.stride[1] + kw),
-        ];
-        let dxp = module::conv_transpose2d(
-            grad,
-            weight,
-            None,
-            ConvTransposeOptions::new(g.stride, [0, 0], out, [1, 1], 1),
-        );
-        if g.padding == [(0, 0), (0, 0)] {
-            dxp
-        } else {
-            dxp.narrow(2, top, h).narrow(3, left, w)
-        }
+        dxp.narrow(2, top, h).narrow(3, left, w)
     }
+}
+
+/// A transposed convolution's output gradient, padded by its padding on every side, cut
+/// into the windows that each input position's gradient reads: `[batch, h * w, cout k k]`.
+/// The input gradient is these windows times the weights `[cin, cout k k]`, the weight
+/// gradient the input times them.
+fn transposed_grad_windows(grad: &FlexTensor, input_dims: [usize; 4], g: &Geometry) -> Vec<f32> {
+    let [_, _, h, w] = input_dims;
+    let [(ph, _), (pw, _)] = g.padding;
+    let padded = plain(grad).pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0));
+    windows(&primitive(padded), g, [h, w])
 }
 
 /// `[batch, rows * cols, channels * kh * kw]`: for every sample and output position, the
 /// stride-`s` window of `maps` (already padded) it reads, as one row.
-fn windows(maps: Tensor<4>, g: &Geometry, [rows, cols]: [usize; 2]) -> Tensor<3> {
-    let [batch, channels, hp, wp] = maps.dims();
+fn windows(maps: &FlexTensor, g: &Geometry, [rows, cols]: [usize; 2]) -> Vec<f32> {
+    let [batch, channels, hp, wp] = dims4(maps);
     let [kh, kw] = g.kernel;
     let [sy, sx] = g.stride;
-    let maps = contiguous(&primitive(maps));
+    let maps = contiguous(maps);
     let maps = values(&maps);
     let (plane, width) = (hp * wp, channels * kh * kw);
     let mut out = vec![0.0f32; batch * rows * cols * width];
@@ -279,45 +416,7 @@ fn windows(maps: Tensor<4>, g: &Geometry, [rows, cols]: [usize; 2]) -> Tensor<3>
                 }
             });
     }
-    Tensor::from_primitive::<Flex>(tensor(out, &[batch, rows * cols, width]))
-}
-
-/// `[batch, channels, h * w]`: a free reshape.
-fn flat_maps(maps: Tensor<4>) -> Tensor<3> {
-    let [batch, channels, h, w] = maps.dims();
-    maps.reshape([batch, channels, h * w])
-}
-
-/// The weight gradient: `[cout, cin, kh, kw]` for a convolution, `[cin, cout, kh, kw]` for
-/// a transposed one; one product per sample (flex runs them on all threads), summed.
-fn weight_grad(xp: Tensor<4>, grad: Tensor<4>, weight_dims: [usize; 4], g: &Geometry) -> Tensor<4> {
-    let per_sample = if g.transposed {
-        // dW[ci, co, ky, kx] = sum x[b, ci, iy, ix] * grad[b, co, s iy + ky - p, s ix + kx - p]
-        let [_, _, h, w] = xp.dims();
-        let [(ph, _), (pw, _)] = g.padding;
-        let grad = grad.pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0));
-        flat_maps(xp).matmul(windows(grad, g, [h, w]))
-    } else {
-        // dW[co, ci, ky, kx] = sum grad[b, co, oy, ox] * xp[b, ci, s oy + ky, s ox + kx]
-        let [_, _, oh, ow] = grad.dims();
-        flat_maps(grad).matmul(windows(xp, g, [oh, ow]))
-    };
-    per_sample.sum_dim(0).reshape(weight_dims)
-}
-
-/// A convolution's weight gradient from its forward windows `[batch * positions, cin k k]`:
-/// `grad[cout, batch * positions] x windows`, one GEMM.
-fn conv_weight_grad_from_windows(
-    windows: Tensor<2>,
-    grad: Tensor<4>,
-    weight_dims: [usize; 4],
-) -> Tensor<4> {
-    let [batch, cout, oh, ow] = grad.dims();
-    grad.permute([0, 2, 3, 1])
-        .reshape([batch * oh * ow, cout])
-        .transpose()
-        .matmul(windows)
-        .reshape(weight_dims)
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -330,31 +429,64 @@ struct GemmConvState {
     input_dims: [usize; 4],
     weight_dims: [usize; 4],
     geometry: Geometry,
+    /// A transposed convolution's [`transposed_grad_windows`], gathered for whichever
+    /// gradient comes first and kept for the other.
+    grad_windows: OnceLock<Vec<f32>>,
+}
+
+impl GemmConvState {
+    fn grad_windows(&self, upstream: &FlexTensor) -> &[f32] {
+        self.grad_windows
+            .get_or_init(|| transposed_grad_windows(upstream, self.input_dims, &self.geometry))
+    }
 }
 
 impl LayerGradients for GemmConvState {
     fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor {
-        let weight = plain(self.weight.as_ref().expect("kept for the input's gradient"));
-        primitive(input_grad(
-            plain(upstream),
-            weight,
-            self.input_dims,
-            &self.geometry,
-        ))
+        let weight = self.weight.as_ref().expect("kept for the input's gradient");
+        let g = &self.geometry;
+        if !g.transposed {
+            let dx = conv_input_grad(plain(upstream), plain(weight), self.input_dims, g);
+            return primitive(dx);
+        }
+        // dX[b, ci, y, x] = Σ W[ci, co, ky, kx] · gradp[b, co, s y + ky, s x + kx]
+        let [batch, cin, h, w] = self.input_dims;
+        let [_, cout, kh, kw] = self.weight_dims;
+        let weight = contiguous(weight);
+        let dx = per_sample_products(
+            values(&weight),
+            self.grad_windows(upstream),
+            [batch, cin, h * w, cout * kh * kw],
+            None,
+        );
+        tensor(dx, &[batch, cin, h, w])
     }
 
     fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor) {
-        let (g, grad) = (&self.geometry, plain(upstream));
-        let input = self.input.clone().expect("kept for the weights' gradient");
+        let g = &self.geometry;
+        let input = contiguous(self.input.as_ref().expect("kept for the weights' gradient"));
+        let grad = contiguous(upstream);
+        let [batch, channels, oh, ow] = dims4(&grad);
         let dw = if g.transposed {
-            weight_grad(plain(&input), grad.clone(), self.weight_dims, g)
+            // dW[ci, (co, ky, kx)] = Σ_b x[b, ci, :] · windows[b, :, (co, ky, kx)]
+            let [_, cin, h, w] = self.input_dims;
+            let [_, cout, kh, kw] = self.weight_dims;
+            summed_products(
+                values(&input),
+                self.grad_windows(upstream),
+                [batch, cin, h * w, cout * kh * kw],
+            )
         } else {
-            let windows: Tensor<2> = Tensor::from_primitive::<Flex>(input);
-            conv_weight_grad_from_windows(windows, grad.clone(), self.weight_dims)
+            // dW[co, (ci, ky, kx)] = Σ_b grad[b, co, :] · windows[b, :, (ci, ky, kx)]
+            let [_, cin, kh, kw] = self.weight_dims;
+            summed_products(
+                values(&grad),
+                values(&input),
+                [batch, channels, oh * ow, cin * kh * kw],
+            )
         };
-        let [_, channels, _, _] = grad.dims();
-        let db = grad.sum_dim(0).sum_dim(2).sum_dim(3).reshape([channels]);
-        (primitive(dw), primitive(db))
+        let db = channel_sums(values(&grad), [batch, channels, oh * ow]);
+        (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
     }
 }
 
@@ -365,21 +497,19 @@ fn autodiff_forward(
     g: Geometry,
 ) -> AutodiffFlexTensor {
     layer_op(x, weight, bias, |x, weight, bias, wanted| {
-        let input = plain(x);
-        let input_dims = input.dims();
-        let xp = padded_input(input, &g);
-        let w = plain(weight);
-        let weight_dims = w.dims();
-        let bias = plain1(bias);
+        let input_dims = dims4(x);
+        let weight_dims = dims4(weight);
         let (out, kept) = if g.transposed {
-            (transposed_forward(&xp, w, bias, &g), primitive(xp))
+            let out = transposed_forward(&plain(x), plain(weight), plain1(bias), &g);
+            (primitive(out), contiguous(x))
         } else {
-            let [oh, ow] = conv_out_size(xp.dims(), &g);
-            let windows = windows(xp, &g, [oh, ow]);
-            let [batch, positions, width] = windows.dims();
-            let windows = windows.reshape([batch * positions, width]);
-            let out = conv_from_windows(&windows, w, bias, [batch, oh, ow]);
-            (out, primitive(windows))
+            let xp = primitive(padded_input(plain(x), &g));
+            let [oh, ow] = conv_out_size(dims4(&xp), &g);
+            let windows = windows(&xp, &g, [oh, ow]);
+            let out = conv_from_windows(&windows, weight, bias, [input_dims[0], oh, ow]);
+            let positions = oh * ow;
+            let width = windows.len() / (input_dims[0] * positions).max(1);
+            (out, tensor(windows, &[input_dims[0], positions, width]))
         };
         let state = GemmConvState {
             input: wanted.params.then_some(kept),
@@ -387,8 +517,9 @@ fn autodiff_forward(
             input_dims,
             weight_dims,
             geometry: g,
+            grad_windows: OnceLock::new(),
         };
-        (primitive(out), state)
+        (out, state)
     })
 }
 
