@@ -89,6 +89,19 @@ pub(crate) trait LayerGradients: Clone + Send + std::fmt::Debug + 'static {
     fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor;
     /// The weight's and the bias's gradients from the output's.
     fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor);
+
+    /// The gradients asked for, for operations that compute them best together.
+    fn grads(
+        &self,
+        upstream: &FlexTensor,
+        input: bool,
+        params: bool,
+    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
+        (
+            input.then(|| self.input_grad(upstream)),
+            params.then(|| self.param_grads(upstream)),
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -106,11 +119,12 @@ impl<S: LayerGradients> Backward<Flex, 3> for LayerBackward<S> {
         let state = ops.state;
         let [input_node, weight_node, bias_node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = input_node {
-            grads.register::<Flex>(node.id, state.input_grad(&grad));
+        let params = weight_node.is_some() || bias_node.is_some();
+        let (dx, dw_db) = state.grads(&grad, input_node.is_some(), params);
+        if let (Some(node), Some(dx)) = (input_node, dx) {
+            grads.register::<Flex>(node.id, dx);
         }
-        if weight_node.is_some() || bias_node.is_some() {
-            let (dw, db) = state.param_grads(&grad);
+        if let Some((dw, db)) = dw_db {
             if let Some(node) = weight_node {
                 grads.register::<Flex>(node.id, dw);
             }

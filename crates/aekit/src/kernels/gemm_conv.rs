@@ -32,7 +32,6 @@ use burn::tensor::module;
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
-use std::sync::OnceLock;
 
 /// A convolution (`transposed` or not): stride, padding `[(top, bottom), (left, right)]`
 /// (for a transposed convolution, symmetric: `padding`, with `padding_out`), kernel `k x k`.
@@ -184,39 +183,50 @@ fn per_sample_products(
     }
     out.par_chunks_mut(m * positions)
         .zip(windows.par_chunks(positions * width))
-        .for_each(|(out, windows)| {
-            // SAFETY: `out` is `m × positions` row-major, `lhs` `m × width` row-major and
-            // `windows` `positions × width` row-major, read as its transpose.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    positions,
-                    width,
-                    out.as_mut_ptr(),
-                    1,
-                    positions as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    width as isize,
-                    windows.as_ptr(),
-                    width as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            if let Some(bias) = bias {
-                for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
-                    row.iter_mut().for_each(|v| *v += b);
-                }
-            }
-        });
+        .for_each(|(out, windows)| sample_product(out, lhs, windows, [m, positions, width], bias));
     out
+}
+
+/// One sample of [`per_sample_products`], on the calling thread.
+fn sample_product(
+    out: &mut [f32],
+    lhs: &[f32],
+    windows: &[f32],
+    [m, positions, width]: [usize; 3],
+    bias: Option<&[f32]>,
+) {
+    assert!(out.len() >= m * positions && lhs.len() >= m * width);
+    assert!(windows.len() >= positions * width);
+    // SAFETY: `out` is `m × positions` row-major, `lhs` `m × width` row-major and `windows`
+    // `positions × width` row-major, read as its transpose (sizes checked above).
+    unsafe {
+        gemm::gemm(
+            m,
+            positions,
+            width,
+            out.as_mut_ptr(),
+            1,
+            positions as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            width as isize,
+            windows.as_ptr(),
+            width as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    if let Some(bias) = bias {
+        for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
+            row.iter_mut().for_each(|v| *v += b);
+        }
+    }
 }
 
 /// Samples per partial sum of [`summed_products`].
@@ -227,58 +237,68 @@ const SAMPLES_PER_SUM: usize = 16;
 /// laid side by side (inner size `chunk * p`); the chunks' sums are added in a fixed order,
 /// so the result does not depend on the thread count.
 fn summed_products(a: &[f32], c: &[f32], [batch, m, p, n]: [usize; 4]) -> Vec<f32> {
-    let mut total = vec![0f32; m * n];
-    if batch == 0 || m * n * p == 0 {
-        return total;
-    }
     let partials: Vec<Vec<f32>> = (0..batch.div_ceil(SAMPLES_PER_SUM))
         .into_par_iter()
         .map(|chunk| {
             let first = chunk * SAMPLES_PER_SUM;
             let samples = SAMPLES_PER_SUM.min(batch - first);
-            let inner = samples * p;
-            // a's rows of these samples side by side: `m × (samples * p)`.
-            let mut packed = vec![0f32; m * inner];
-            for s in 0..samples {
-                let sample = &a[(first + s) * m * p..(first + s + 1) * m * p];
-                for (i, row) in sample.chunks_exact(p).enumerate() {
-                    packed[i * inner + s * p..i * inner + (s + 1) * p].copy_from_slice(row);
-                }
-            }
-            let rows = &c[first * p * n..(first + samples) * p * n];
-            let mut sum = vec![0f32; m * n];
-            // SAFETY: `sum` is `m × n`, `packed` `m × inner` and `rows` `inner × n`, all
-            // row-major.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    inner,
-                    sum.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    packed.as_ptr(),
-                    1,
-                    inner as isize,
-                    rows.as_ptr(),
-                    1,
-                    n as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            sum
+            let a = &a[first * m * p..(first + samples) * m * p];
+            let c = &c[first * p * n..(first + samples) * p * n];
+            chunk_product(a, c, [samples, m, p, n])
         })
         .collect();
-    for partial in &partials {
-        total.iter_mut().zip(partial).for_each(|(t, v)| *t += v);
+    sum_in_order(partials, m * n)
+}
+
+/// The element-wise sum of `parts` (each `len` long), added in their order.
+fn sum_in_order(parts: impl IntoIterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut total = vec![0f32; len];
+    for part in parts {
+        total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
     }
     total
+}
+
+/// `Σ_s a[s] · c[s]` over a few samples as one single-threaded GEMM: `a` `[samples, m, p]`
+/// with its samples' rows laid side by side (`m × samples p`), `c` `[samples, p, n]` read as
+/// `samples p × n`.
+fn chunk_product(a: &[f32], c: &[f32], [samples, m, p, n]: [usize; 4]) -> Vec<f32> {
+    let mut sum = vec![0f32; m * n];
+    let inner = samples * p;
+    if sum.is_empty() || inner == 0 {
+        return sum;
+    }
+    let mut packed = vec![0f32; m * inner];
+    for (s, sample) in a.chunks_exact(m * p).enumerate() {
+        for (i, row) in sample.chunks_exact(p).enumerate() {
+            packed[i * inner + s * p..i * inner + (s + 1) * p].copy_from_slice(row);
+        }
+    }
+    // SAFETY: `sum` is `m × n`, `packed` `m × inner` and `c` `inner × n`, all row-major.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            inner,
+            sum.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            packed.as_ptr(),
+            1,
+            inner as isize,
+            c.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    sum
 }
 
 /// The sum of every channel of `[batch, channels, positions]` values (a bias gradient).
@@ -367,25 +387,23 @@ fn conv_input_grad(
     }
 }
 
-/// A transposed convolution's output gradient, padded by its padding on every side, cut
-/// into the windows that each input position's gradient reads: `[batch, h * w, cout k k]`.
-/// The input gradient is these windows times the weights `[cin, cout k k]`, the weight
-/// gradient the input times them.
-fn transposed_grad_windows(grad: &FlexTensor, input_dims: [usize; 4], g: &Geometry) -> Vec<f32> {
-    let [_, _, h, w] = input_dims;
-    let [(ph, _), (pw, _)] = g.padding;
-    let padded = plain(grad).pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0));
-    windows(&primitive(padded), g, [h, w])
-}
-
 /// `[batch, rows * cols, channels * kh * kw]`: for every sample and output position, the
 /// stride-`s` window of `maps` (already padded) it reads, as one row.
-fn windows(maps: &FlexTensor, g: &Geometry, [rows, cols]: [usize; 2]) -> Vec<f32> {
-    let [batch, channels, hp, wp] = dims4(maps);
+fn windows(maps: &FlexTensor, g: &Geometry, out_size: [usize; 2]) -> Vec<f32> {
+    let maps_dims = dims4(maps);
+    let maps = contiguous(maps);
+    gather_windows(values(&maps), maps_dims, g, out_size)
+}
+
+/// [`windows`] of the maps `[batch, channels, hp, wp]` held in `maps`.
+fn gather_windows(
+    maps: &[f32],
+    [batch, channels, hp, wp]: [usize; 4],
+    g: &Geometry,
+    [rows, cols]: [usize; 2],
+) -> Vec<f32> {
     let [kh, kw] = g.kernel;
     let [sy, sx] = g.stride;
-    let maps = contiguous(maps);
-    let maps = values(&maps);
     let (plane, width) = (hp * wp, channels * kh * kw);
     let mut out = vec![0.0f32; batch * rows * cols * width];
     if !out.is_empty() {
@@ -429,64 +447,130 @@ struct GemmConvState {
     input_dims: [usize; 4],
     weight_dims: [usize; 4],
     geometry: Geometry,
-    /// A transposed convolution's [`transposed_grad_windows`], gathered for whichever
-    /// gradient comes first and kept for the other.
-    grad_windows: OnceLock<Vec<f32>>,
 }
 
 impl GemmConvState {
-    fn grad_windows(&self, upstream: &FlexTensor) -> &[f32] {
-        self.grad_windows
-            .get_or_init(|| transposed_grad_windows(upstream, self.input_dims, &self.geometry))
+    /// A transposed convolution's gradients. The output's gradient, padded by the padding on
+    /// every side, is cut into the windows that each input position's gradient reads
+    /// (`[h * w, cout k k]` per sample): the input gradient is the weights `[cin, cout k k]`
+    /// times them, the weight gradient the input times them. They are gathered for a few
+    /// samples at a time, used for both gradients while in cache and dropped: for the whole
+    /// batch they would be 58 MB for the conv VAE's last layer.
+    fn transposed_grads(
+        &self,
+        upstream: &FlexTensor,
+        want_input: bool,
+        want_params: bool,
+    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
+        let g = &self.geometry;
+        let [batch, cin, h, w] = self.input_dims;
+        let [_, cout, kh, kw] = self.weight_dims;
+        let [(ph, _), (pw, _)] = g.padding;
+        let padded = primitive(plain(upstream).pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0)));
+        let padded_dims = dims4(&padded);
+        let padded_sample = padded_dims[1] * padded_dims[2] * padded_dims[3];
+        let padded = contiguous(&padded);
+        let (padded, positions, width) = (values(&padded), h * w, cout * kh * kw);
+        let weight = self.weight.as_ref().filter(|_| want_input).map(contiguous);
+        let input = self.input.as_ref().filter(|_| want_params).map(contiguous);
+
+        let chunk = |c: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+            let first = c * SAMPLES_PER_SUM;
+            let samples = SAMPLES_PER_SUM.min(batch - first);
+            let maps = &padded[first * padded_sample..(first + samples) * padded_sample];
+            let dims = [samples, padded_dims[1], padded_dims[2], padded_dims[3]];
+            let windows = gather_windows(maps, dims, g, [h, w]);
+            if let (Some(dx), Some(weight)) = (dx, &weight) {
+                let sample_windows = windows.chunks_exact(positions * width);
+                for (dx, windows) in dx.chunks_exact_mut(cin * positions).zip(sample_windows) {
+                    sample_product(dx, values(weight), windows, [cin, positions, width], None);
+                }
+            }
+            input.as_ref().map(|x| {
+                let x = &values(x)[first * cin * positions..(first + samples) * cin * positions];
+                chunk_product(x, &windows, [samples, cin, positions, width])
+            })
+        };
+        let chunks = batch.div_ceil(SAMPLES_PER_SUM);
+        let mut dx = vec![
+            0f32;
+            if weight.is_some() {
+                batch * cin * positions
+            } else {
+                0
+            }
+        ];
+        let partials: Vec<Option<Vec<f32>>> = if weight.is_some() && !dx.is_empty() {
+            dx.par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
+                .enumerate()
+                .map(|(c, dx)| chunk(c, Some(dx)))
+                .collect()
+        } else {
+            (0..chunks)
+                .into_par_iter()
+                .map(|c| chunk(c, None))
+                .collect()
+        };
+        let dx = weight.is_some().then(|| tensor(dx, &[batch, cin, h, w]));
+        let params = input.is_some().then(|| {
+            let dw = sum_in_order(partials.into_iter().flatten(), cin * width);
+            let grad = contiguous(upstream);
+            let [_, channels, oh, ow] = dims4(&grad);
+            let db = channel_sums(values(&grad), [batch, channels, oh * ow]);
+            (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
+        });
+        (dx, params)
     }
 }
 
 impl LayerGradients for GemmConvState {
     fn input_grad(&self, upstream: &FlexTensor) -> FlexTensor {
-        let weight = self.weight.as_ref().expect("kept for the input's gradient");
-        let g = &self.geometry;
-        if !g.transposed {
-            let dx = conv_input_grad(plain(upstream), plain(weight), self.input_dims, g);
-            return primitive(dx);
+        if self.geometry.transposed {
+            let (dx, _) = self.transposed_grads(upstream, true, false);
+            return dx.expect("asked for");
         }
-        // dX[b, ci, y, x] = Σ W[ci, co, ky, kx] · gradp[b, co, s y + ky, s x + kx]
-        let [batch, cin, h, w] = self.input_dims;
-        let [_, cout, kh, kw] = self.weight_dims;
-        let weight = contiguous(weight);
-        let dx = per_sample_products(
-            values(&weight),
-            self.grad_windows(upstream),
-            [batch, cin, h * w, cout * kh * kw],
-            None,
+        let weight = self.weight.as_ref().expect("kept for the input's gradient");
+        let dx = conv_input_grad(
+            plain(upstream),
+            plain(weight),
+            self.input_dims,
+            &self.geometry,
         );
-        tensor(dx, &[batch, cin, h, w])
+        primitive(dx)
     }
 
     fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor) {
-        let g = &self.geometry;
-        let input = contiguous(self.input.as_ref().expect("kept for the weights' gradient"));
+        if self.geometry.transposed {
+            let (_, params) = self.transposed_grads(upstream, false, true);
+            return params.expect("asked for");
+        }
+        // dW[co, (ci, ky, kx)] = Σ_b grad[b, co, :] · windows[b, :, (ci, ky, kx)]
+        let windows = contiguous(self.input.as_ref().expect("kept for the weights' gradient"));
         let grad = contiguous(upstream);
         let [batch, channels, oh, ow] = dims4(&grad);
-        let dw = if g.transposed {
-            // dW[ci, (co, ky, kx)] = Σ_b x[b, ci, :] · windows[b, :, (co, ky, kx)]
-            let [_, cin, h, w] = self.input_dims;
-            let [_, cout, kh, kw] = self.weight_dims;
-            summed_products(
-                values(&input),
-                self.grad_windows(upstream),
-                [batch, cin, h * w, cout * kh * kw],
-            )
-        } else {
-            // dW[co, (ci, ky, kx)] = Σ_b grad[b, co, :] · windows[b, :, (ci, ky, kx)]
-            let [_, cin, kh, kw] = self.weight_dims;
-            summed_products(
-                values(&grad),
-                values(&input),
-                [batch, channels, oh * ow, cin * kh * kw],
-            )
-        };
+        let [_, cin, kh, kw] = self.weight_dims;
+        let dw = summed_products(
+            values(&grad),
+            values(&windows),
+            [batch, channels, oh * ow, cin * kh * kw],
+        );
         let db = channel_sums(values(&grad), [batch, channels, oh * ow]);
         (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
+    }
+
+    fn grads(
+        &self,
+        upstream: &FlexTensor,
+        input: bool,
+        params: bool,
+    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
+        if self.geometry.transposed {
+            return self.transposed_grads(upstream, input, params);
+        }
+        (
+            input.then(|| self.input_grad(upstream)),
+            params.then(|| self.param_grads(upstream)),
+        )
     }
 }
 
@@ -517,7 +601,6 @@ fn autodiff_forward(
             input_dims,
             weight_dims,
             geometry: g,
-            grad_windows: OnceLock::new(),
         };
         (out, state)
     })
@@ -659,5 +742,38 @@ mod tests {
                 |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
             );
         }
+    }
+
+    /// Batches of several chunks of [`SAMPLES_PER_SUM`] samples and a remainder.
+    #[test]
+    fn batches_of_several_chunks_match_burn() {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let batch = 2 * SAMPLES_PER_SUM + 5;
+        let conv = Conv2dConfig::new([3, 4], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Same)
+            .init(&device);
+        compare(
+            "conv batch",
+            &conv,
+            [batch, 3, 8, 8],
+            conv2d,
+            |c, x| c.forward(x),
+            |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+        );
+        let tconv = ConvTranspose2dConfig::new([4, 3], [3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .with_padding_out([1, 1])
+            .init(&device);
+        compare(
+            "tconv batch",
+            &tconv,
+            [batch, 4, 5, 5],
+            conv_transpose2d,
+            |c, x| c.forward(x),
+            |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+        );
     }
 }
