@@ -161,7 +161,7 @@ def main():
     p.add_argument("--no-build", action="store_true", help="use target/release/aekit as is")
     p.add_argument("--aekit", default=None,
                    help="measure this aekit binary instead (e.g. an older build; implies --no-build)")
-    p.add_argument("--save", action="store_true", help="also write bench/results/<date>-speed.txt")
+    p.add_argument("--save", action="store_true", help="also write bench/results/<date>-speed.txt (or -speed-2.txt, ... if it exists)")
     p.add_argument("--out", default=None, help="also write the report to this file")
     args = p.parse_args()
 
@@ -351,7 +351,14 @@ def main():
     print(report)
     targets = [Path(args.out)] if args.out else []
     if args.save:
-        targets.append(ROOT / "bench" / "results" / f"{date}-speed.txt")
+        # Never replace an earlier report of the same day: the first free name.
+        results_dir = ROOT / "bench" / "results"
+        saved = results_dir / f"{date}-speed.txt"
+        n = 2
+        while saved.exists():
+            saved = results_dir / f"{date}-speed-{n}.txt"
+            n += 1
+        targets.append(saved)
     for t in targets:
         t.parent.mkdir(parents=True, exist_ok=True)
         t.write_text(report)

@@ -75,11 +75,24 @@ pub(crate) fn sigmoid_slice(values: &mut [f32]) {
 
 fn sigmoid_chunk(values: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { sigmoid_chunk_avx2(values) };
-        return;
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { sigmoid_chunk_avx512(values) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { sigmoid_chunk_avx2(values) };
+            return;
+        }
     }
+    sigmoid_chunk_body(values);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn sigmoid_chunk_avx512(values: &mut [f32]) {
     sigmoid_chunk_body(values);
 }
 

@@ -1,7 +1,8 @@
-//! Per-operation timing of the Keras-blog conv autoencoder's layers on Burn's flex backend
-//! (batch 256, MNIST-sized maps): what each convolution costs forward, for the input's
-//! gradient and for the weights' gradient, and what pooling and upsampling cost. Ignored by
-//! default; run it with
+//! Per-operation timing on Burn's flex backend (batch 256, MNIST-sized maps): the Keras-blog
+//! conv autoencoder's layers (what each convolution costs forward, for the input's gradient
+//! and for the weights' gradient, and what pooling and upsampling cost), the conv VAE's
+//! convolutions, and dense layers through Burn's `Linear` against `aekit::kernels::linear`.
+//! Ignored by default; run it with
 //!
 //! ```sh
 //! cargo test --test op_timing -- --ignored --nocapture        # T=2 for two threads
@@ -202,5 +203,53 @@ fn conv_vae_operations() {
         };
         let (dx, dw) = (with_grad(true), with_grad(false));
         println!("{name:26} {forward:7.2} {dx:9.2} {dw:9.2}");
+    }
+}
+
+/// Dense layers of the reference models, batch 256: Burn's `Linear::forward` (flex's matmul
+/// plus a bias add) against `aekit::kernels::linear` (row blocks per thread), forward on
+/// plain tensors and forward + backward on autodiff ones.
+#[test]
+#[ignore]
+fn dense_layers() {
+    use aekit::kernels::linear::linear;
+    use burn::nn::LinearConfig;
+    let threads: usize = std::env::var("T")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    let plain = Device::flex();
+    let autodiff = plain.clone().autodiff();
+    let (batch, reps) = (256, 20);
+    println!("{threads} thread(s), batch {batch}, ms per call (fastest of {reps})");
+    println!(
+        "{:12} {:>9} {:>9} {:>11} {:>11}",
+        "layer", "burn fwd", "aekit fwd", "burn train", "aekit train"
+    );
+    for (inputs, outputs) in [
+        (784, 1000),
+        (1000, 500),
+        (500, 250),
+        (784, 400),
+        (400, 784),
+        (784, 128),
+        (128, 64),
+        (32, 784),
+    ] {
+        let layer = LinearConfig::new(inputs, outputs).init(&plain);
+        let x = Tensor::<2>::random([batch, inputs], Distribution::Default, &plain);
+        let burn_fwd = fastest(|| drop(layer.forward(x.clone())), reps);
+        let ours_fwd = fastest(|| drop(linear(&layer, x.clone())), reps);
+        let layer = LinearConfig::new(inputs, outputs).init(&autodiff);
+        let xa = Tensor::<2>::from_data(x.to_data(), &autodiff).require_grad();
+        let burn_train = fastest(|| drop(layer.forward(xa.clone()).sum().backward()), reps);
+        let ours_train = fastest(|| drop(linear(&layer, xa.clone()).sum().backward()), reps);
+        println!(
+            "{:12} {burn_fwd:9.3} {ours_fwd:9.3} {burn_train:11.3} {ours_train:11.3}",
+            format!("{inputs}->{outputs}")
+        );
     }
 }
