@@ -29,6 +29,7 @@ pub mod conv;
 mod flex_tensor;
 pub mod gemm_conv;
 pub mod linear;
+mod matmul;
 pub mod pool;
 pub mod upsample;
 

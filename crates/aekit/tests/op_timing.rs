@@ -28,9 +28,8 @@ fn fastest<F: FnMut()>(mut f: F, reps: usize) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-#[test]
-#[ignore]
-fn conv_autoencoder_operations() {
+/// Sizes the global thread pool from `T` (default 1) and returns that size.
+fn thread_pool_from_env() -> usize {
     let threads: usize = std::env::var("T")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -38,6 +37,13 @@ fn conv_autoencoder_operations() {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
+    threads
+}
+
+#[test]
+#[ignore]
+fn conv_autoencoder_operations() {
+    let threads = thread_pool_from_env();
     let plain = Device::flex();
     let autodiff = plain.clone().autodiff();
     let batch = 256;
@@ -133,13 +139,7 @@ fn conv_autoencoder_operations() {
 fn conv_vae_operations() {
     use burn::tensor::module::conv_transpose2d;
     use burn::tensor::ops::ConvTransposeOptions;
-    let threads: usize = std::env::var("T")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    let threads = thread_pool_from_env();
     let plain = Device::flex();
     let autodiff = plain.clone().autodiff();
     let (batch, reps) = (256, 4);
@@ -214,13 +214,7 @@ fn conv_vae_operations() {
 fn dense_layers() {
     use aekit::kernels::linear::linear;
     use burn::nn::LinearConfig;
-    let threads: usize = std::env::var("T")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    let threads = thread_pool_from_env();
     let plain = Device::flex();
     let autodiff = plain.clone().autodiff();
     let (batch, reps) = (256, 20);

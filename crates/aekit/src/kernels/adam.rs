@@ -109,32 +109,40 @@ fn update_chunk_avx2(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32],
 /// `a * b + c` into a fused multiply-add, so the vector code rounds as the scalar one).
 #[inline(always)]
 fn update_chunk_body(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
-    let (b1, b2) = (s.beta_1, s.beta_2);
-    let (f1, f2) = (1.0 - b1, 1.0 - b2);
     let n = theta.len().min(m.len()).min(v.len()).min(g.len());
     let (theta, m, v, g) = (&mut theta[..n], &mut m[..n], &mut v[..n], &g[..n]);
     match s.weight_decay {
-        None => {
-            for i in 0..n {
-                let grad = g[i];
-                let m_i = m[i] * b1 + grad * f1;
-                let v_i = v[i] * b2 + (grad * grad) * f2;
-                m[i] = m_i;
-                v[i] = v_i;
-                let update = (m_i * s.combined_factor) / (v_i.sqrt() + s.scaled_epsilon);
-                theta[i] -= update * s.learning_rate;
-            }
-        }
-        Some(penalty) => {
-            for i in 0..n {
-                let grad = theta[i] * penalty + g[i];
-                let m_i = m[i] * b1 + grad * f1;
-                let v_i = v[i] * b2 + (grad * grad) * f2;
-                m[i] = m_i;
-                v[i] = v_i;
-                let update = (m_i * s.combined_factor) / (v_i.sqrt() + s.scaled_epsilon);
-                theta[i] -= update * s.learning_rate;
-            }
-        }
+        None => update_elements::<false>(theta, m, v, g, s, 0.0),
+        Some(penalty) => update_elements::<true>(theta, m, v, g, s, penalty),
+    }
+}
+
+/// The loop of [`update_chunk_body`], compiled once with and once without weight decay.
+#[inline(always)]
+fn update_elements<const DECAY: bool>(
+    theta: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    s: &AdamStep,
+    penalty: f32,
+) {
+    let (b1, b2) = (s.beta_1, s.beta_2);
+    let (f1, f2) = (1.0 - b1, 1.0 - b2);
+    // Equal lengths, stated where the loop sees them, so that it vectorises.
+    let n = theta.len();
+    let (m, v, g) = (&mut m[..n], &mut v[..n], &g[..n]);
+    for i in 0..n {
+        let grad = if DECAY {
+            theta[i] * penalty + g[i]
+        } else {
+            g[i]
+        };
+        let m_i = m[i] * b1 + grad * f1;
+        let v_i = v[i] * b2 + (grad * grad) * f2;
+        m[i] = m_i;
+        v[i] = v_i;
+        let update = (m_i * s.combined_factor) / (v_i.sqrt() + s.scaled_epsilon);
+        theta[i] -= update * s.learning_rate;
     }
 }

@@ -24,6 +24,7 @@
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, contiguous, layer_op, tensor, values,
 };
+use super::matmul::{Matrix, serial_product};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
@@ -195,33 +196,10 @@ fn sample_product(
     [m, positions, width]: [usize; 3],
     bias: Option<&[f32]>,
 ) {
-    assert!(out.len() >= m * positions && lhs.len() >= m * width);
-    assert!(windows.len() >= positions * width);
-    // SAFETY: `out` is `m × positions` row-major, `lhs` `m × width` row-major and `windows`
-    // `positions × width` row-major, read as its transpose (sizes checked above).
-    unsafe {
-        gemm::gemm(
-            m,
-            positions,
-            width,
-            out.as_mut_ptr(),
-            1,
-            positions as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            width as isize,
-            windows.as_ptr(),
-            width as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    // out = lhs · windowsᵀ: the windows read with their strides swapped.
+    let lhs = Matrix::row_major(lhs, width);
+    let windows = Matrix::row_major(windows, width).transposed();
+    serial_product(out, positions, [m, positions, width], lhs, windows);
     if let Some(bias) = bias {
         for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
             row.iter_mut().for_each(|v| *v += b);
@@ -274,30 +252,8 @@ fn chunk_product(a: &[f32], c: &[f32], [samples, m, p, n]: [usize; 4]) -> Vec<f3
             packed[i * inner + s * p..i * inner + (s + 1) * p].copy_from_slice(row);
         }
     }
-    // SAFETY: `sum` is `m × n`, `packed` `m × inner` and `c` `inner × n`, all row-major.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            inner,
-            sum.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            packed.as_ptr(),
-            1,
-            inner as isize,
-            c.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    let (packed, c) = (Matrix::row_major(&packed, inner), Matrix::row_major(c, n));
+    serial_product(&mut sum, n, [m, n, inner], packed, c);
     sum
 }
 

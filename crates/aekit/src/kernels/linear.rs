@@ -12,16 +12,11 @@
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, Wanted, contiguous, layer_op, values,
 };
+use super::matmul::{Matrix, product};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::Linear;
 use burn::tensor::{DType, Tensor, TensorData};
-use rayon::prelude::*;
-
-/// Multiply-adds below which a product runs on one thread.
-const PARALLEL_WORK: usize = 1 << 20;
-/// The fewest output rows (or columns) one thread gets.
-const MIN_BLOCK: usize = 16;
 
 /// `layer.forward(x)` for a batch of row vectors; through this module's operation for `f32`
 /// tensors on flex (autodiff or plain) with a bias, Burn's own otherwise.
@@ -144,124 +139,6 @@ fn column_sums(values: &[f32], columns: usize) -> Vec<f32> {
         }
     }
     sums
-}
-
-/// A read-only matrix operand: its values and the strides of its rows and columns.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
-    values: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Matrix<'a> {
-    fn row_major(values: &'a [f32], columns: usize) -> Self {
-        Self {
-            values,
-            row_stride: columns,
-            col_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Self {
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
-/// `out = lhs · rhs` for a row-major `m×n` output, `lhs` `m×k` and `rhs` `k×n`. The output is
-/// split into blocks of rows (or of columns, when it is wider than tall), one per thread, and
-/// `finish(block, first_row)` runs on every block of rows after its product.
-fn product(
-    out: &mut [f32],
-    [m, n, k]: [usize; 3],
-    lhs: Matrix,
-    rhs: Matrix,
-    finish: impl Fn(&mut [f32], usize) + Sync,
-) {
-    assert_eq!(out.len(), m * n);
-    let threads = rayon::current_num_threads();
-    let along_rows = m >= n;
-    let extent = if along_rows { m } else { n };
-    let blocks = if m * n * k < PARALLEL_WORK {
-        1
-    } else {
-        threads.min(extent / MIN_BLOCK).max(1)
-    };
-    if along_rows {
-        let rows = m.div_ceil(blocks);
-        out.par_chunks_mut(rows * n)
-            .enumerate()
-            .for_each(|(i, block)| {
-                let first = i * rows;
-                let count = block.len() / n;
-                let lhs_block = &lhs.values[first * lhs.row_stride..];
-                let dst = block.as_mut_ptr();
-                // SAFETY: `block` is `count × n` row-major; `lhs_block` holds rows
-                // `first..first + count` of `lhs` with its strides; `rhs` is `k × n`.
-                unsafe { gemm_serial(dst, n, [count, n, k], lhs_block, lhs, rhs.values, rhs) };
-                finish(block, first);
-            });
-    } else {
-        // Column blocks of a row-major output are not contiguous: each thread writes its own
-        // columns through raw pointers.
-        let cols = n.div_ceil(blocks);
-        let base = out.as_mut_ptr() as usize;
-        (0..blocks).into_par_iter().for_each(|i| {
-            let first = i * cols;
-            let count = cols.min(n - first);
-            let dst = (base as *mut f32).wrapping_add(first);
-            let rhs_block = &rhs.values[first * rhs.col_stride..];
-            // SAFETY: `dst` is column `first` of the `m × n` output, whose columns
-            // `first..first + count` no other block writes; `rhs_block` holds those columns
-            // of `rhs`.
-            unsafe { gemm_serial(dst, n, [m, count, k], lhs.values, lhs, rhs_block, rhs) };
-        });
-        finish(out, 0);
-    }
-}
-
-/// One single-threaded `gemm` call: `dst = lhs · rhs` (`m×n`, row stride `dst_row_stride`).
-///
-/// # Safety
-/// `dst` must be valid for writes, and `lhs` and `rhs` must hold, every element that `m×n`,
-/// `m×k` and `k×n` matrices with the given strides address from their first element; no
-/// other thread may touch those elements of `dst` meanwhile.
-unsafe fn gemm_serial(
-    dst: *mut f32,
-    dst_row_stride: usize,
-    [m, n, k]: [usize; 3],
-    lhs: &[f32],
-    lhs_strides: Matrix,
-    rhs: &[f32],
-    rhs_strides: Matrix,
-) {
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_row_stride as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_strides.col_stride as isize,
-            lhs_strides.row_stride as isize,
-            rhs.as_ptr(),
-            rhs_strides.col_stride as isize,
-            rhs_strides.row_stride as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 #[cfg(test)]
