@@ -25,10 +25,10 @@
 //! autodiff without checkpointing); any other layer or backend goes to `Conv2d::forward`.
 
 use super::flex_tensor::{
-    AutodiffFlexTensor, LayerGradients, contiguous, layer_op, tensor, values,
+    AutodiffFlexTensor, LayerGradients, contiguous, layer_op, on_autodiff_flex, on_plain_flex,
+    tensor, values,
 };
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor};
@@ -472,25 +472,9 @@ fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
         k,
     };
     let bias = bias.val();
-    if let (Ok(xa), Ok(wa), Ok(ba)) = (
-        x.clone().try_into_primitive::<Autodiff<Flex>>(),
-        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
-        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
-    ) {
-        return Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(
-            xa, wa, ba, g,
-        )));
-    }
-    if let (Ok(xp), Ok(wp), Ok(bp)) = (
-        x.clone().try_into_primitive::<Flex>(),
-        weight.try_into_primitive::<Flex>(),
-        bias.try_into_primitive::<Flex>(),
-    ) {
-        return Some(Tensor::from_primitive::<Flex>(plain_forward(
-            &xp, &wp, &bp, &g,
-        )));
-    }
-    None
+    let layer = (x, &weight, &bias);
+    on_autodiff_flex(layer, |x, w, b| autodiff_forward(x, w, b, g))
+        .or_else(|| on_plain_flex(layer, |x, w, b| plain_forward(x, w, b, &g)))
 }
 
 fn plain_forward(

@@ -9,7 +9,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::TensorData;
+use burn::tensor::{Tensor, TensorData};
 use std::marker::PhantomData;
 
 /// A float tensor of `Autodiff<Flex>` (without gradient checkpointing).
@@ -91,16 +91,54 @@ pub(crate) trait LayerGradients: Clone + Send + std::fmt::Debug + 'static {
     fn param_grads(&self, upstream: &FlexTensor) -> (FlexTensor, FlexTensor);
 
     /// The gradients asked for, for operations that compute them best together.
-    fn grads(
-        &self,
-        upstream: &FlexTensor,
-        input: bool,
-        params: bool,
-    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
-        (
-            input.then(|| self.input_grad(upstream)),
-            params.then(|| self.param_grads(upstream)),
-        )
+    fn grads(&self, upstream: &FlexTensor, input: bool, params: bool) -> LayerGrads {
+        separate_grads(self, upstream, input, params)
+    }
+}
+
+/// A layer's input gradient and (weight, bias) gradients, each when asked for.
+pub(crate) type LayerGrads = (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>);
+
+/// [`LayerGradients::grads`] from its two separate methods.
+pub(crate) fn separate_grads<S: LayerGradients>(
+    state: &S,
+    upstream: &FlexTensor,
+    input: bool,
+    params: bool,
+) -> LayerGrads {
+    (
+        input.then(|| state.input_grad(upstream)),
+        params.then(|| state.param_grads(upstream)),
+    )
+}
+
+/// `op` on a layer's data, weight and bias when all three are autodiff `flex` tensors.
+pub(crate) fn on_autodiff_flex<const D: usize, const W: usize>(
+    (x, weight, bias): (&Tensor<D>, &Tensor<W>, &Tensor<1>),
+    op: impl FnOnce(AutodiffFlexTensor, AutodiffFlexTensor, AutodiffFlexTensor) -> AutodiffFlexTensor,
+) -> Option<Tensor<D>> {
+    match (
+        x.clone().try_into_primitive::<Autodiff<Flex>>(),
+        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
+        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
+    ) {
+        (Ok(x), Ok(w), Ok(b)) => Some(Tensor::from_primitive::<Autodiff<Flex>>(op(x, w, b))),
+        _ => None,
+    }
+}
+
+/// `op` on a layer's data, weight and bias when all three are plain `flex` tensors.
+pub(crate) fn on_plain_flex<const D: usize, const W: usize>(
+    (x, weight, bias): (&Tensor<D>, &Tensor<W>, &Tensor<1>),
+    op: impl FnOnce(&FlexTensor, &FlexTensor, &FlexTensor) -> FlexTensor,
+) -> Option<Tensor<D>> {
+    match (
+        x.clone().try_into_primitive::<Flex>(),
+        weight.clone().try_into_primitive::<Flex>(),
+        bias.clone().try_into_primitive::<Flex>(),
+    ) {
+        (Ok(x), Ok(w), Ok(b)) => Some(Tensor::from_primitive::<Flex>(op(&x, &w, &b))),
+        _ => None,
     }
 }
 

@@ -22,11 +22,12 @@
 //! convolution, whose forward pass differs); other tensors go to the layer's own `forward`.
 
 use super::flex_tensor::{
-    AutodiffFlexTensor, LayerGradients, contiguous, layer_op, tensor, values,
+    AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
+    separate_grads, tensor, values,
 };
 use super::matmul::{Matrix, serial_product};
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::module;
@@ -119,14 +120,9 @@ fn try_apply(
     {
         return None;
     }
-    if let (Ok(xa), Ok(wa), Ok(ba)) = (
-        x.clone().try_into_primitive::<Autodiff<Flex>>(),
-        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
-        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
-    ) {
-        return Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_forward(
-            xa, wa, ba, g,
-        )));
+    let trained = on_autodiff_flex((x, &weight, &bias), |x, w, b| autodiff_forward(x, w, b, g));
+    if trained.is_some() {
+        return trained;
     }
     // Plain tensors (inference): a convolution through its windows; a transposed one is
     // Burn's own forward already.
@@ -417,7 +413,7 @@ impl GemmConvState {
         upstream: &FlexTensor,
         want_input: bool,
         want_params: bool,
-    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
+    ) -> LayerGrads {
         let g = &self.geometry;
         let [batch, cin, h, w] = self.input_dims;
         let [_, cout, kh, kw] = self.weight_dims;
@@ -514,19 +510,12 @@ impl LayerGradients for GemmConvState {
         (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
     }
 
-    fn grads(
-        &self,
-        upstream: &FlexTensor,
-        input: bool,
-        params: bool,
-    ) -> (Option<FlexTensor>, Option<(FlexTensor, FlexTensor)>) {
+    fn grads(&self, upstream: &FlexTensor, input: bool, params: bool) -> LayerGrads {
         if self.geometry.transposed {
-            return self.transposed_grads(upstream, input, params);
+            self.transposed_grads(upstream, input, params)
+        } else {
+            separate_grads(self, upstream, input, params)
         }
-        (
-            input.then(|| self.input_grad(upstream)),
-            params.then(|| self.param_grads(upstream)),
-        )
     }
 }
 

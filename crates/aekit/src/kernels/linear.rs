@@ -10,11 +10,11 @@
 //! `dW = Xᵀ dY` and `db = Σ dY` the same way, reading the transposes in place.
 
 use super::flex_tensor::{
-    AutodiffFlexTensor, LayerGradients, Wanted, contiguous, layer_op, values,
+    AutodiffFlexTensor, LayerGradients, Wanted, contiguous, layer_op, on_autodiff_flex,
+    on_plain_flex, values,
 };
 use super::matmul::{Matrix, product};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::nn::Linear;
 use burn::tensor::{DType, Tensor, TensorData};
 
@@ -28,21 +28,10 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return layer.forward(x);
     }
-    if let (Ok(xa), Ok(wa), Ok(ba)) = (
-        x.clone().try_into_primitive::<Autodiff<Flex>>(),
-        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
-        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
-    ) {
-        return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_linear(xa, wa, ba));
-    }
-    if let (Ok(xp), Ok(wp), Ok(bp)) = (
-        x.clone().try_into_primitive::<Flex>(),
-        weight.try_into_primitive::<Flex>(),
-        bias.try_into_primitive::<Flex>(),
-    ) {
-        return Tensor::from_primitive::<Flex>(forward(&xp, &wp, &bp));
-    }
-    layer.forward(x)
+    let tensors = (&x, &weight, &bias);
+    on_autodiff_flex(tensors, autodiff_linear)
+        .or_else(|| on_plain_flex(tensors, forward))
+        .unwrap_or_else(|| layer.forward(x))
 }
 
 fn autodiff_linear(
