@@ -682,7 +682,7 @@ fn bench_speed_reports_throughput_exports_a_check_and_memory_per_epoch() {
 #[test]
 fn bench_speed_vae_check_exports_the_noise_its_loss_used() {
     use aekit::models::{ModelConfig, VaeConfig};
-    use aekit::speed::{CheckManifest, ExportedTensor};
+    use aekit_bench::speed::{CheckManifest, ExportedTensor};
     use burn::module::{Module, ModuleMapper, Param};
     use burn::tensor::{Device, Tensor, TensorData};
 

@@ -49,6 +49,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// Values handed to a loaded model (through the API, not from a file) do not fit it.
+    #[error("{0}")]
+    Input(String),
+    /// What was asked cannot be done with this model or these options.
+    #[error("{0}")]
+    Unsupported(String),
     /// Training was stopped by the user (Ctrl-C) after a checkpoint was saved.
     #[error("interrupted: {0}")]
     Interrupted(String),

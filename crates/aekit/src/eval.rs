@@ -2,12 +2,13 @@
 //! `aekit eval` on a run directory.
 
 use crate::data::{self, Dataset};
-use crate::device::{self, DeviceChoice};
+use crate::device::DeviceChoice;
 use crate::error::Result;
-use crate::loss::{ReconstructionLoss, ReconstructionMetrics, ReconstructionTotals, psnr_db};
-use crate::models::Autoencoder;
+use crate::loss::{ReconstructionMetrics, ReconstructionTotals, psnr_db};
 use crate::models::corruption::CorruptionConfig;
-use crate::run_dir::{self, RunDir};
+use crate::models::{Autoencoder, LossSettings};
+use crate::run_dir::{self, WeightsChoice};
+use crate::trained::TrainedModel;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,9 @@ pub fn evaluate(
     totals.metrics()
 }
 
+/// The seed of the random draws of a validation pass.
+pub const VALIDATION_SEED: u64 = 0x5A11_DA7E;
+
 /// The mean training loss of `model` (on a plain device) over `data`, and the means of its
 /// parts by name (empty when the loss is the reconstruction alone). No corruption applied.
 pub fn validation_loss(
@@ -57,13 +61,16 @@ pub fn validation_loss(
     data: &Dataset,
     device: &Device,
     batch: usize,
-    loss: ReconstructionLoss,
+    settings: &LossSettings,
 ) -> (f64, Vec<(String, f64)>) {
+    // Draws (a VAE's codes) come from a fixed seed: the same weights give the same loss,
+    // during training and after loading.
+    device.seed(VALIDATION_SEED);
     let mut total = 0.0;
     let mut terms: Vec<(String, f64)> = Vec::new();
     for (range, x) in batches(data, batch, device) {
         let size = range.len() as f64;
-        let parts = model.loss_parts(x.clone(), x, loss);
+        let parts = model.loss_parts(x.clone(), x, settings);
         total += parts.total.into_scalar::<f32>() as f64 * size;
         for (i, (name, term)) in parts.terms.into_iter().enumerate() {
             let value = term.into_scalar::<f32>() as f64 * size;
@@ -87,9 +94,13 @@ pub struct EvalReport {
     pub run: PathBuf,
     /// Which samples: `validation` (the run's own validation split) or a path.
     pub data: String,
+    /// The weight file evaluated.
+    #[serde(default)]
+    pub weights: String,
     /// The training loss's name.
     pub loss_name: String,
-    /// The training loss's value on these samples.
+    /// The training loss's value on these samples (its full objective: for a VAE the
+    /// negative ELBO with the final KL weight), as the validation pass computes it.
     pub loss: f64,
     /// All metrics.
     pub metrics: ReconstructionMetrics,
@@ -98,6 +109,9 @@ pub struct EvalReport {
     /// For denoising models: how much cleaner the reconstructions of corrupted inputs are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denoising: Option<DenoisingReport>,
+    /// With `--noise`: PSNR and SSIM of noisy inputs and their reconstructions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::apps::denoise::NoiseReport>,
     /// For VAEs with `--iw-samples k`: the importance-weighted estimate of `-log p(x)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iw_nll: Option<ImportanceWeightedNll>,
@@ -216,6 +230,7 @@ impl std::fmt::Display for EvalReport {
         let m = &self.metrics;
         writeln!(f, "run:      {}", self.run.display())?;
         writeln!(f, "data:     {} ({} samples)", self.data, m.samples)?;
+        writeln!(f, "weights:  {}", self.weights)?;
         writeln!(f, "loss:     {:.6} ({})", self.loss, self.loss_name)?;
         writeln!(
             f,
@@ -242,6 +257,9 @@ impl std::fmt::Display for EvalReport {
                 iw.nll, iw.k, iw.samples
             )?;
         }
+        if let Some(n) = &self.noise {
+            write!(f, "\n{n}")?;
+        }
         if let Some(d) = &self.denoising {
             write!(
                 f,
@@ -255,66 +273,119 @@ impl std::fmt::Display for EvalReport {
     }
 }
 
-/// Evaluates a run's final model on its validation split, or on the samples at `data_path`
-/// (the test split when the path holds one), and writes `eval.json` into the run directory.
-pub fn evaluate_run(
-    run_path: &Path,
-    data_path: Option<&Path>,
-    iw: Option<(usize, usize)>,
-    choice: DeviceChoice,
-) -> Result<EvalReport> {
-    let run = RunDir::open(run_path)?;
-    let plain = device::plain_device(choice)?;
-    let (config, meta, model) = run.load_model(&plain)?;
-    let (data, label) = match data_path {
-        None => (
-            data::load_splits(&config.data)?.valid,
-            "validation split".to_string(),
+/// What `aekit eval` is asked to do beyond the run's own validation split.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Evaluate on these samples (their test split when they have one).
+    pub data: Option<PathBuf>,
+    /// Resize images of another size to the model's (else they are refused).
+    pub resize: bool,
+    /// For VAEs: the importance-weighted NLL with `k` samples on at most `limit` samples.
+    pub iw: Option<(usize, usize)>,
+    /// Also corrupt the samples with this noise and report PSNR and SSIM of the noisy
+    /// inputs and of their reconstructions against the clean samples.
+    pub noise: Option<CorruptionConfig>,
+    /// Seed of every random draw (noise, a VAE's codes).
+    pub seed: u64,
+    /// Which weights to evaluate.
+    pub weights: WeightsChoice,
+    /// Where to compute.
+    pub device: DeviceChoice,
+}
+
+/// Evaluates a run's model on its validation split, or on the samples at `options.data`,
+/// and writes the report into the run directory: `eval.json` for the validation split,
+/// `eval-<data name>.json` for other data (so no report replaces another's).
+pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport> {
+    let trained = TrainedModel::open(run_path, options.device, options.weights)?;
+    let (data, label) = match &options.data {
+        None => (trained.validation_data()?, "validation split".to_string()),
+        Some(path) => (
+            trained.load_data(path, options.resize)?,
+            path.display().to_string(),
         ),
-        Some(path) => {
-            // Images are converted to the model's input shape; other sources must match it.
-            let data = data::config::load_for_model(path, meta.sample_shape, false)?;
-            (data, path.display().to_string())
-        }
     };
     data::check_usable(&data, "evaluation")?;
-    let metrics = evaluate(&model, &data, &plain, 1000);
+    let model = trained.model();
+    let plain = trained.device();
+    let config = trained.config();
+    let metrics = evaluate(model, &data, plain, 1000);
+    let iw_nll = match options.iw {
+        None => None,
+        Some((k, limit)) => {
+            let subset = data.take(limit);
+            let nll = trained.importance_weighted_nll(&subset.values, k, options.seed)?;
+            Some(ImportanceWeightedNll {
+                k,
+                samples: subset.len(),
+                nll: nll.iter().sum::<f64>() / subset.len().max(1) as f64,
+            })
+        }
+    };
+    let noise = match &options.noise {
+        Some(noise) => Some(crate::apps::denoise::noise_report(
+            &trained,
+            &data,
+            noise,
+            options.seed,
+        )?),
+        None => None,
+    };
     let report = EvalReport {
-        run: run.path().to_path_buf(),
+        run: trained.run().path().to_path_buf(),
         data: label,
-        loss_name: config.train.loss.name().to_string(),
-        loss: metrics.loss(config.train.loss),
+        weights: trained.weights_path().display().to_string(),
+        loss_name: loss_name(config),
+        loss: trained.validation_loss(&data),
         metrics,
-        code: code_stats(&model, &data, &plain, 1000),
+        code: code_stats(model, &data, plain, 1000),
         denoising: config
             .model
             .corruption()
-            .map(|c| denoising_report(&model, &data, c, &plain, 1000)),
-        iw_nll: match (iw, &model) {
-            (None, _) => None,
-            (Some((k, limit)), Autoencoder::Vae(vae)) => {
-                let subset = data.take(limit);
-                let mut total = 0.0;
-                for (_, x) in batches(&subset, 100, &plain) {
-                    total += vae
-                        .importance_weighted_nll(x, k.max(1), config.train.loss)
-                        .iter()
-                        .sum::<f64>();
-                }
-                Some(ImportanceWeightedNll {
-                    k,
-                    samples: subset.len(),
-                    nll: total / subset.len().max(1) as f64,
-                })
-            }
-            (Some(_), _) => {
-                return Err(crate::Error::run(
-                    run.path(),
-                    "--iw-samples needs a variational model (kind = \"vae\")",
-                ));
-            }
-        },
+            .map(|c| denoising_report(model, &data, c, plain, 1000)),
+        noise,
+        iw_nll,
     };
-    run_dir::write_json(&run.path().join("eval.json"), &report)?;
+    let name = match &options.data {
+        None => "eval.json".to_string(),
+        Some(path) => format!("eval-{}.json", report_name(path)),
+    };
+    run_dir::write_json(&trained.run().path().join(name), &report)?;
     Ok(report)
+}
+
+/// What the training loss is called in reports.
+fn loss_name(config: &crate::config::RunConfig) -> String {
+    match &config.model {
+        crate::models::ModelConfig::Vae(_) => {
+            format!(
+                "negative ELBO, nats per sample ({} likelihood)",
+                config.train.loss.name()
+            )
+        }
+        _ => config.train.loss.name().to_string(),
+    }
+}
+
+/// A file-name-safe name for a data path: its last component(s), other characters as `_`.
+fn report_name(path: &Path) -> String {
+    let text: String = path
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("-");
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -16,10 +16,10 @@
 //! - [`train`]: the training loop (optimizer, progress, checkpoints, early stopping, resume).
 //! - [`run_dir`]: the run directory a training run writes and later commands read.
 //! - [`eval`], [`reconstruct`], [`plots`]: what is done with a trained run.
-//! - [`speed`]: the throughput and memory benchmark (`aekit bench speed`).
 //!
 //! Computation runs on Burn's `flex` CPU backend by default (see [`device`]).
 
+pub mod apps;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -30,10 +30,10 @@ pub mod loss;
 pub mod models;
 pub mod pca;
 pub mod plots;
-pub mod quality;
 pub mod reconstruct;
 pub mod run_dir;
-pub mod speed;
+pub mod stats;
 pub mod train;
+pub mod trained;
 
 pub use error::{Error, Result};

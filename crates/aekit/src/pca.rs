@@ -152,6 +152,7 @@ mod tests {
             values,
             labels: None,
             class_names: vec![],
+            paths: Vec::new(),
         };
         let pca = fit(&data, 2, &device).unwrap();
         let c = pca

@@ -14,7 +14,7 @@ static REGISTER_FONT: Once = Once::new();
 
 /// Plotters draws text with a font it is given; DejaVu Sans is embedded so that plots look
 /// the same on every machine, with or without system fonts.
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER_FONT.call_once(|| {
         let _ = plotters::style::register_font(
             "sans-serif",
@@ -187,5 +187,32 @@ pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usi
     canvas
         .save_with_format(&tmp, image::ImageFormat::Png)
         .map_err(|e| Error::data(path, format!("cannot write the image: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes one sample as a PNG at its own size (grey or RGB), atomically.
+pub fn save_sample_png(path: &Path, shape: SampleShape, values: &[f32]) -> Result<()> {
+    let (h, w) = (shape.height, shape.width);
+    let pixel = |c: usize, y: usize, x: usize| -> u8 {
+        let v = values.get(c * h * w + y * w + x).copied().unwrap_or(0.0);
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    };
+    let image = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        if shape.channels >= 3 {
+            image::Rgb([pixel(0, y, x), pixel(1, y, x), pixel(2, y, x)])
+        } else {
+            image::Rgb([pixel(0, y, x); 3])
+        }
+    });
+    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
+    let saved = if shape.channels >= 3 {
+        image.save_with_format(&tmp, image::ImageFormat::Png)
+    } else {
+        image::DynamicImage::ImageRgb8(image)
+            .to_luma8()
+            .save_with_format(&tmp, image::ImageFormat::Png)
+    };
+    saved.map_err(|e| Error::data(path, format!("cannot write the image: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -6,6 +6,7 @@
 //!   config.toml          the resolved config (overrides applied)
 //!   model.json           what is needed to rebuild the model (sample shape, family)
 //!   model.bpk            the final weights (Burn's burnpack format)
+//!   model-best.bpk       the weights of the epoch with the lowest validation loss
 //!   checkpoints/latest   the name of the newest checkpoint folder
 //!   checkpoints/epoch-0007/{model.bpk,optimizer.bpk,state.json}
 //!   history.csv          one row per epoch
@@ -104,6 +105,46 @@ pub struct Summary {
     pub total_seconds: f64,
     /// The model.
     pub model: ModelMeta,
+    /// Which weight files the run holds and the epochs they come from (absent in runs
+    /// made before aekit kept the best weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightFiles>,
+}
+
+/// The weight files of a run: the last epoch's and the best validation epoch's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WeightFiles {
+    /// The final weights' file name in the run directory (`model.bpk`).
+    pub final_file: String,
+    /// The epoch the final weights come from.
+    pub final_epoch: usize,
+    /// The best weights' file name (`model-best.bpk`), when an epoch finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_file: Option<String>,
+    /// The epoch with the lowest validation loss.
+    pub best_epoch: usize,
+}
+
+/// Which of a run's weights to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightsChoice {
+    /// The weights of the epoch with the lowest validation loss (`model-best.bpk`); the
+    /// final ones for runs made before aekit kept the best.
+    #[default]
+    Best,
+    /// The last epoch's weights (`model.bpk`).
+    Final,
+}
+
+impl std::str::FromStr for WeightsChoice {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "best" => Ok(WeightsChoice::Best),
+            "final" => Ok(WeightsChoice::Final),
+            other => Err(format!("`{other}`: expected `best` or `final`")),
+        }
+    }
 }
 
 /// A run directory on disk.
@@ -173,6 +214,18 @@ impl RunDir {
     pub fn model_path(&self) -> PathBuf {
         self.path.join("model.bpk")
     }
+    /// `model-best.bpk`, the weights of the best validation epoch.
+    pub fn best_model_path(&self) -> PathBuf {
+        self.path.join("model-best.bpk")
+    }
+    /// The weight file `choice` names; the final weights when a run has no best ones (made
+    /// before aekit kept them).
+    pub fn weights_path(&self, choice: WeightsChoice) -> PathBuf {
+        match choice {
+            WeightsChoice::Best if self.best_model_path().is_file() => self.best_model_path(),
+            _ => self.model_path(),
+        }
+    }
     /// `model.json`.
     pub fn model_meta_path(&self) -> PathBuf {
         self.path.join("model.json")
@@ -208,11 +261,26 @@ impl RunDir {
         read_json(&self.model_meta_path())
     }
 
-    /// Rebuilds the run's final model on `device` (plain or autodiff).
-    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, ModelMeta, Autoencoder)> {
+    /// Rebuilds the run's model with the weights `choice` names on `device` (plain or
+    /// autodiff).
+    pub fn load_model(
+        &self,
+        device: &Device,
+        choice: WeightsChoice,
+    ) -> Result<(RunConfig, ModelMeta, Autoencoder)> {
         let config = self.load_config()?;
         let meta = self.load_meta()?;
-        let weights = self.model_path();
+        if meta.kind != config.model.kind_name() {
+            return Err(Error::run(
+                &self.path,
+                format!(
+                    "the files disagree: model.json says the model is `{}`, config.toml says `{}`",
+                    meta.kind,
+                    config.model.kind_name()
+                ),
+            ));
+        }
+        let weights = self.weights_path(choice);
         if !weights.is_file() {
             return Err(Error::run(
                 &self.path,
@@ -300,7 +368,12 @@ impl RunDir {
 
 /// Loads burnpack weights into a freshly built model of the same architecture.
 pub fn load_weights(model: Autoencoder, path: &Path) -> Result<Autoencoder> {
-    let record = ModuleRecord::load(path).map_err(|e| Error::data(path, e.to_string()))?;
+    let record = ModuleRecord::load(path).map_err(|e| {
+        Error::data(
+            path,
+            format!("cannot read the weights (truncated or not a weight file?): {e}"),
+        )
+    })?;
     model
         .try_load_record(record)
         .map_err(|e| Error::data(path, format!("does not fit the model: {e}")))

@@ -455,10 +455,75 @@ pub fn load_dataset_path(path: &Path, strict: bool) -> Result<(Dataset, Option<D
 /// Loads the samples at `path` for a model whose input is `shape`: the test split when the
 /// source has one (samples the model has not trained on), else all samples.
 ///
-/// Images (a folder or a single PNG/JPEG file) are converted to the model's channels and
-/// resized to its height and width; `shapes` is generated at the model's size. IDX and CSV
-/// samples cannot be converted, so a shape that differs from the model's is an error.
-pub fn load_for_model(path: &Path, shape: SampleShape, strict: bool) -> Result<Dataset> {
+/// Images (a folder or a single PNG/JPEG file) are converted to the model's channels; with
+/// `resize` they are also resized to its height and width, and without it an image of
+/// another size is an error that says so (one rule for every command: nothing is resized
+/// unless asked). `shapes` is generated at the model's size. IDX and CSV samples cannot be
+/// converted, so a shape that differs from the model's is an error.
+pub fn load_for_model(
+    path: &Path,
+    shape: SampleShape,
+    strict: bool,
+    resize: bool,
+) -> Result<Dataset> {
+    load_split_for_model(
+        path,
+        shape,
+        &ModelInput {
+            strict,
+            resize,
+            split: Split::Test,
+        },
+    )
+}
+
+/// Which samples of a source with training and test splits to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Split {
+    /// The test split (samples the model has not trained on), or all samples of a source
+    /// without one.
+    #[default]
+    Test,
+    /// The training split.
+    Train,
+    /// The training split followed by the test split.
+    All,
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "test" => Ok(Split::Test),
+            "train" => Ok(Split::Train),
+            "all" => Ok(Split::All),
+            other => Err(format!("`{other}`: expected `test`, `train` or `all`")),
+        }
+    }
+}
+
+/// How data is read for a trained model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelInput {
+    /// Non-image files in an image folder are errors.
+    pub strict: bool,
+    /// Images of another size are resized to the model's (else refused).
+    pub resize: bool,
+    /// Which split.
+    pub split: Split,
+}
+
+/// [`load_for_model`] with the split chosen.
+pub fn load_split_for_model(
+    path: &Path,
+    shape: SampleShape,
+    input: &ModelInput,
+) -> Result<Dataset> {
+    let ModelInput {
+        strict,
+        resize,
+        split,
+    } = *input;
     let kind = detect_kind(path)?;
     let dataset = match kind {
         DataKind::Images | DataKind::Shapes => {
@@ -488,28 +553,68 @@ pub fn load_for_model(path: &Path, shape: SampleShape, strict: bool) -> Result<D
                         ),
                     ));
                 }
-                shapes::splits(1000, shape.height, 0).1
+                let (train, test) = shapes::splits(1000, shape.height, 0);
+                pick_split(train, Some(test), split)
             } else {
                 let options = ImageOptions {
-                    size: Some([shape.height, shape.width]),
+                    size: resize.then_some([shape.height, shape.width]),
                     color,
                     strict,
                 };
-                images::load_path(path, &options)?
+                images::load_path(path, &options).map_err(|error| match error {
+                    Error::Data { path, message } if !resize => Error::data(
+                        path,
+                        format!("{message} (or pass --resize to resize every image to the model's {shape})"),
+                    ),
+                    other => other,
+                })?
             }
         }
         _ => {
             let (train, test) = load_dataset_path(path, strict)?;
-            test.unwrap_or(train)
+            pick_split(train, test, split)
         }
     };
     if dataset.shape != shape {
+        let hint = if dataset.shape.is_image() && shape.is_image() && !resize {
+            "; pass --resize to resize the images to the model's size"
+        } else {
+            ""
+        };
         return Err(Error::data(
             path,
-            format!("samples are {}, but the model takes {shape}", dataset.shape),
+            format!(
+                "samples are {}, but the model takes {shape}{hint}",
+                dataset.shape
+            ),
         ));
     }
     Ok(dataset)
+}
+
+/// The samples `split` names (the one split of a source that has no test split).
+fn pick_split(train: Dataset, test: Option<Dataset>, split: Split) -> Dataset {
+    match (split, test) {
+        (Split::Test, Some(test)) => test,
+        (Split::All, Some(test)) => {
+            let mut all = train;
+            all.values.extend_from_slice(&test.values);
+            all.labels = match (all.labels, test.labels) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                _ => None,
+            };
+            all.paths = if all.paths.is_empty() || test.paths.is_empty() {
+                Vec::new()
+            } else {
+                all.paths.into_iter().chain(test.paths).collect()
+            };
+            all
+        }
+        (_, _) => train,
+    }
 }
 
 #[cfg(test)]
@@ -679,29 +784,41 @@ mod tests {
         image::RgbImage::from_pixel(10, 6, image::Rgb([255, 0, 0]))
             .save(&png)
             .unwrap();
-        let grey = load_for_model(&png, SampleShape::image(1, 4, 5), false).unwrap();
+        let grey = load_for_model(&png, SampleShape::image(1, 4, 5), false, true).unwrap();
         assert_eq!(grey.len(), 1);
         assert_eq!(grey.shape, SampleShape::image(1, 4, 5));
-        let rgb = load_for_model(&png, SampleShape::image(3, 8, 8), false).unwrap();
+        let error = load_for_model(&png, SampleShape::image(1, 4, 5), false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("1x6x10") && error.contains("1x4x5") && error.contains("--resize"),
+            "an image of another size is refused unless --resize: {error}"
+        );
+        let rgb = load_for_model(&png, SampleShape::image(3, 8, 8), false, true).unwrap();
         assert_eq!(rgb.shape, SampleShape::image(3, 8, 8));
         assert!(rgb.sample(0)[..64].iter().all(|&v| (v - 1.0).abs() < 1e-6));
 
         let csv = dir.path().join("t.csv");
         std::fs::write(&csv, "a,b\n1,2\n").unwrap();
-        let error = load_for_model(&csv, SampleShape::features(3), false)
+        let error = load_for_model(&csv, SampleShape::features(3), false, false)
             .unwrap_err()
             .to_string();
         assert!(
             error.contains("2 features") && error.contains("3 features"),
             "{error}"
         );
-        let error = load_for_model(&png, SampleShape::features(3), false)
+        let error = load_for_model(&png, SampleShape::features(3), false, false)
             .unwrap_err()
             .to_string();
         assert!(error.contains("table rows"), "{error}");
 
-        let shapes =
-            load_for_model(Path::new("shapes"), SampleShape::image(1, 20, 20), false).unwrap();
+        let shapes = load_for_model(
+            Path::new("shapes"),
+            SampleShape::image(1, 20, 20),
+            false,
+            false,
+        )
+        .unwrap();
         assert_eq!(shapes.shape, SampleShape::image(1, 20, 20));
     }
 }

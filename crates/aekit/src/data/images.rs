@@ -59,6 +59,7 @@ pub fn load_file(path: &Path, options: &ImageOptions) -> Result<Dataset> {
         values: sample.values,
         labels: None,
         class_names: Vec::new(),
+        paths: vec![path.to_path_buf()],
     })
 }
 
@@ -150,9 +151,11 @@ pub fn load_folder(dir: &Path, options: &ImageOptions) -> Result<Dataset> {
     let channels = options.color.channels();
     let mut values = Vec::with_capacity(samples.len() * channels * height * width);
     let mut labels = Vec::with_capacity(samples.len());
+    let mut paths = Vec::with_capacity(samples.len());
     for (sample, label) in samples {
         values.extend_from_slice(&sample.values);
         labels.extend(label);
+        paths.push(sample.path);
     }
     Ok(Dataset {
         name: dir.display().to_string(),
@@ -160,6 +163,7 @@ pub fn load_folder(dir: &Path, options: &ImageOptions) -> Result<Dataset> {
         values,
         labels: has_classes.then_some(labels),
         class_names,
+        paths,
     })
 }
 

@@ -86,6 +86,9 @@ pub struct Dataset {
     pub labels: Option<Vec<u32>>,
     /// Names of the label values (index = label), when known.
     pub class_names: Vec<String>,
+    /// The file each sample was read from, one per sample, for samples read from image
+    /// files; empty for other sources.
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 impl Dataset {
@@ -121,6 +124,11 @@ impl Dataset {
                 .as_ref()
                 .map(|labels| indices.iter().map(|&i| labels[i]).collect()),
             class_names: self.class_names.clone(),
+            paths: if self.paths.len() == self.len() {
+                indices.iter().map(|&i| self.paths[i].clone()).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -143,6 +143,7 @@ pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Dataset> {
         values,
         labels,
         class_names,
+        paths: Vec::new(),
     })
 }
 

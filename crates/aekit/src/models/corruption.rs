@@ -103,10 +103,73 @@ impl CorruptionConfig {
     }
 }
 
+impl std::str::FromStr for CorruptionConfig {
+    type Err = String;
+
+    /// Parses `gaussian:SIGMA`, `masking:P` or `salt-and-pepper:P` (as `--noise` takes it).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = "expected gaussian:SIGMA, masking:P or salt-and-pepper:P (e.g. gaussian:0.5)";
+        let (kind, value) = text
+            .split_once(':')
+            .ok_or_else(|| format!("`{text}`: {usage}"))?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}`: `{value}` is not a number; {usage}"))?;
+        let kind = match kind.trim() {
+            "gaussian" => CorruptionKind::Gaussian,
+            "masking" => CorruptionKind::Masking,
+            "salt-and-pepper" => CorruptionKind::SaltAndPepper,
+            other => return Err(format!("`{text}`: unknown noise `{other}`; {usage}")),
+        };
+        let config = CorruptionConfig {
+            kind,
+            sigma: value,
+            p: value,
+            clip: true,
+        };
+        config
+            .validate()
+            .map_err(|e| format!("`{text}`: {}", e.replace("model.corruption.", "")))?;
+        Ok(config)
+    }
+}
+
+impl std::fmt::Display for CorruptionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            CorruptionKind::Gaussian => write!(f, "gaussian:{}", self.sigma),
+            CorruptionKind::Masking => write!(f, "masking:{}", self.p),
+            CorruptionKind::SaltAndPepper => write!(f, "salt-and-pepper:{}", self.p),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn noise_specs_parse_and_bad_ones_say_why() {
+        let g: CorruptionConfig = "gaussian:0.5".parse().unwrap();
+        assert_eq!((g.kind, g.sigma), (CorruptionKind::Gaussian, 0.5));
+        let m: CorruptionConfig = "masking:0.3".parse().unwrap();
+        assert_eq!((m.kind, m.p), (CorruptionKind::Masking, 0.3));
+        assert_eq!(m.to_string(), "masking:0.3");
+        let s: CorruptionConfig = "salt-and-pepper:0.1".parse().unwrap();
+        assert_eq!(s.kind, CorruptionKind::SaltAndPepper);
+        for bad in [
+            "gaussian",
+            "blur:0.2",
+            "masking:x",
+            "masking:1.5",
+            "gaussian:-1",
+        ] {
+            let error = bad.parse::<CorruptionConfig>().unwrap_err();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
+    }
 
     fn config(kind: CorruptionKind) -> CorruptionConfig {
         CorruptionConfig {

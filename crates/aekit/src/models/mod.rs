@@ -104,10 +104,22 @@ impl ModelConfig {
         }
     }
 
-    /// Prepares `model` for training epoch `epoch` (from 1): schedules such as KL warm-up.
-    pub fn begin_epoch(&self, model: &mut Autoencoder, epoch: usize) {
-        if let (ModelConfig::Vae(config), Autoencoder::Vae(vae)) = (self, model) {
-            vae.set_kl_weight(config.kl_weight(epoch));
+    /// The loss settings of training epoch `epoch` (from 1), with its schedules (KL
+    /// warm-up) applied; `None` gives the model's full objective (every weight at its final
+    /// value), which is what validation, evaluation and applications measure, so that
+    /// losses taken at different epochs compare.
+    pub fn loss_settings(
+        &self,
+        reconstruction: ReconstructionLoss,
+        epoch: Option<usize>,
+    ) -> LossSettings {
+        let kl_weight = match self {
+            ModelConfig::Vae(config) => epoch.map_or(config.beta, |e| config.kl_weight(e)),
+            _ => 1.0,
+        };
+        LossSettings {
+            reconstruction,
+            kl_weight,
         }
     }
 
@@ -152,6 +164,28 @@ impl ModelConfig {
                     .init(shape.len(), device),
             ),
         })
+    }
+}
+
+/// What a loss is computed with: the reconstruction loss and the weights that a training
+/// schedule changes. The training loop makes one per epoch
+/// ([`ModelConfig::loss_settings`]); models keep no schedule state of their own, so a model
+/// loaded from a run computes the same loss as the model that was trained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossSettings {
+    /// The reconstruction loss (`[train] loss`).
+    pub reconstruction: ReconstructionLoss,
+    /// The weight of a VAE's KL term (beta, or less during warm-up); unused by other families.
+    pub kl_weight: f64,
+}
+
+impl LossSettings {
+    /// The reconstruction loss alone, every other weight 1.
+    pub fn plain(reconstruction: ReconstructionLoss) -> Self {
+        Self {
+            reconstruction,
+            kl_weight: 1.0,
+        }
     }
 }
 
@@ -239,12 +273,38 @@ impl Autoencoder {
         &self,
         input: Tensor<2>,
         target: Tensor<2>,
-        loss: ReconstructionLoss,
+        settings: &LossSettings,
     ) -> LossParts {
         match self {
-            Autoencoder::Dense(model) => model.loss_parts(input, target, loss),
-            Autoencoder::Vae(model) => model.loss_parts(input, target, loss),
-            Autoencoder::Conv(model) => model.loss_parts(input, target, loss),
+            Autoencoder::Dense(model) => model.loss_parts(input, target, settings.reconstruction),
+            Autoencoder::Vae(model) => model.loss_parts(input, target, settings),
+            Autoencoder::Conv(model) => model.loss_parts(input, target, settings.reconstruction),
+        }
+    }
+
+    /// Each sample's loss, `[batch]`: the reconstruction term of the training loss per
+    /// sample (a mean over the sample's values, as the batch loss is), and for a VAE its
+    /// negative ELBO per sample (nats, KL weighted as `settings` says). Penalties on the code
+    /// (sparsity, contractive) are left out: they measure the code, not how well a sample
+    /// is reconstructed. The mean of these scores over a data set is its reconstruction
+    /// loss (for a VAE, its loss).
+    pub fn sample_losses(&self, x: Tensor<2>, settings: &LossSettings) -> Tensor<1> {
+        match self {
+            Autoencoder::Vae(model) => model.sample_negative_elbo(x, settings),
+            _ => {
+                let [batch, _] = x.dims();
+                let logits = self.decode_logits(self.encode(x.clone()));
+                let output = self.output_activation();
+                let per_value = match settings.reconstruction {
+                    ReconstructionLoss::Bce => crate::loss::bce_with_logits(logits, x),
+                    ReconstructionLoss::Mse => {
+                        let diff = output.forward(logits) - x;
+                        diff.clone() * diff
+                    }
+                    ReconstructionLoss::L1 => (output.forward(logits) - x).abs(),
+                };
+                per_value.mean_dim(1).reshape([batch])
+            }
         }
     }
 

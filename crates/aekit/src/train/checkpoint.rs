@@ -146,3 +146,8 @@ pub fn load(
     let state = run_dir::read_json(&path.join("state.json"))?;
     Ok((model, optimizer, state))
 }
+
+/// The loop state a checkpoint holds.
+pub fn load_state(path: &std::path::Path) -> Result<LoopState> {
+    run_dir::read_json(&path.join("state.json"))
+}

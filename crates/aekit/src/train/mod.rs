@@ -18,7 +18,7 @@ use crate::data::{self, Dataset};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::eval;
-use crate::models::Autoencoder;
+use crate::models::{Autoencoder, LossSettings};
 use crate::plots;
 use crate::run_dir::{self, HistoryRow, ModelMeta, RunDir, RunStatus, Summary};
 use burn::module::Module;
@@ -202,9 +202,36 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
                 0.0
             },
         model: meta,
+        weights: Some(run_dir::WeightFiles {
+            final_file: file_name(&run.model_path()),
+            final_epoch: if status == RunStatus::Failed {
+                checkpoint_epoch(&run)?
+            } else {
+                state.epochs_done
+            },
+            best_file: run
+                .best_model_path()
+                .is_file()
+                .then(|| file_name(&run.best_model_path())),
+            best_epoch: state.best_epoch,
+        }),
     };
     run.write_summary(&summary)?;
     outcome.map(|_| TrainOutcome { run, summary })
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The epoch of the latest checkpoint (0 when there is none).
+fn checkpoint_epoch(run: &RunDir) -> Result<usize> {
+    Ok(match checkpoint::latest(run)? {
+        Some(path) => checkpoint::load_state(&path)?.epochs_done,
+        None => 0,
+    })
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
@@ -246,9 +273,9 @@ pub fn step_loss(
     model: &Autoencoder,
     input: Tensor<2>,
     target: Tensor<2>,
-    loss: crate::loss::ReconstructionLoss,
+    settings: &LossSettings,
 ) -> StepLoss {
-    let parts = model.loss_parts(input, target, loss);
+    let parts = model.loss_parts(input, target, settings);
     let terms = parts
         .terms
         .iter()
@@ -325,7 +352,7 @@ fn run_epochs(
         // Random draws (VAE sampling, Jacobian estimates) depend on (seed, epoch) only, so a
         // run resumed at an epoch boundary draws what the uninterrupted run drew.
         autodiff.seed(tc.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        config.model.begin_epoch(model, epoch);
+        let settings = config.model.loss_settings(tc.loss, Some(epoch));
         progress.start_epoch(epoch, tc.epochs, steps, first_step);
         let mut train_seconds = state.partial_seconds;
 
@@ -382,7 +409,7 @@ fn run_epochs(
                     ),
                     None => target.clone(),
                 };
-                let loss = step_loss(model, input, target, tc.loss);
+                let loss = step_loss(model, input, target, &settings);
                 for (name, term) in &loss.terms {
                     *state
                         .partial_terms
@@ -414,12 +441,14 @@ fn run_epochs(
         });
         result?;
 
+        // Validation measures the full objective (no warm-up), so that the epochs' losses
+        // compare, early stopping included, and a loaded model's loss matches the history.
         let (valid_loss, valid_terms) = eval::validation_loss(
             &model.valid(),
             valid,
             plain,
             tc.batch_size.max(256),
-            tc.loss,
+            &config.model.loss_settings(tc.loss, None),
         );
         let samples = state.partial_samples.max(1) as f64;
         let mut terms: std::collections::BTreeMap<String, f64> =
@@ -459,6 +488,8 @@ fn run_epochs(
             state.best_valid_loss = valid_loss;
             state.best_epoch = epoch;
             state.epochs_without_improvement = 0;
+            // Kept beside the final weights: checkpoint pruning would otherwise delete them.
+            run_dir::save_weights(model, &run.best_model_path())?;
         } else {
             state.epochs_without_improvement += 1;
         }

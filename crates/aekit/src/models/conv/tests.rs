@@ -277,13 +277,11 @@ loss = "bce"
     // Shapes on a black background: a trained model beats predicting 0.5 everywhere (ln 2).
     assert!(last.valid_loss < 0.5, "{history:?}");
     // The saved model reloads to the same validation loss.
-    let report = crate::eval::evaluate_run(
-        outcome.run.path(),
-        None,
-        None,
-        crate::device::DeviceChoice::Cpu,
-    )
-    .unwrap();
+    let options = crate::eval::EvalOptions {
+        weights: crate::run_dir::WeightsChoice::Final,
+        ..Default::default()
+    };
+    let report = crate::eval::evaluate_run(outcome.run.path(), &options).unwrap();
     assert!(
         (report.loss - outcome.summary.final_valid_loss).abs() < 1e-5,
         "{} vs {}",

@@ -11,9 +11,9 @@ use crate::data::SampleShape;
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
 use crate::loss::{ReconstructionLoss, bce_with_logits, bce_with_logits_mean};
-use crate::models::LossParts;
 use crate::models::conv::ConvAutoencoder;
 use crate::models::layers::{self, Activation};
+use crate::models::{LossParts, LossSettings};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -32,8 +32,6 @@ pub struct Vae {
     activation: Activation,
     #[module(skip)]
     output_activation: Activation,
-    #[module(skip)]
-    kl_weight: f64,
 }
 
 impl VaeConfig {
@@ -79,11 +77,6 @@ impl VaeConfig {
             decoder: stack(&decoder_sizes),
             activation: self.activation,
             output_activation: self.output_activation,
-            kl_weight: if self.warmup_epochs == 0 {
-                self.beta
-            } else {
-                0.0
-            },
         })
     }
 
@@ -137,11 +130,6 @@ impl Vae {
         self.output_activation
     }
 
-    /// Sets the KL weight (the training loop's warm-up schedule).
-    pub fn set_kl_weight(&mut self, weight: f64) {
-        self.kl_weight = weight;
-    }
-
     /// `-log p(x | z)` per sample, `[batch]`: Bernoulli (`bce`) or unit-variance Gaussian
     /// (`mse`, constant included) likelihood; L1 is read as a Laplace likelihood of scale 1.
     fn negative_log_likelihood(
@@ -171,8 +159,9 @@ impl Vae {
         &self,
         input: Tensor<2>,
         target: Tensor<2>,
-        loss: ReconstructionLoss,
+        settings: &LossSettings,
     ) -> LossParts {
+        let loss = settings.reconstruction;
         let [batch, values] = input.dims();
         let (mean, log_variance) = self.posterior(input);
         let noise =
@@ -195,8 +184,24 @@ impl Vae {
             .sum()
             .mul_scalar(-0.5 / batch as f64);
         let mut parts = LossParts::new(reconstruction);
-        parts.add("kl", kl.mul_scalar(self.kl_weight));
+        parts.add("kl", kl.mul_scalar(settings.kl_weight));
         parts
+    }
+
+    /// The negative ELBO of each sample, `[batch]` (nats): `-log p(x | z)` for one code
+    /// drawn from `q(z | x)`, plus the KL weight times the closed-form KL to the prior.
+    pub fn sample_negative_elbo(&self, x: Tensor<2>, settings: &LossSettings) -> Tensor<1> {
+        let [batch, _] = x.dims();
+        let (mean, log_variance) = self.posterior(x.clone());
+        let noise =
+            Tensor::<2>::random(mean.dims(), Distribution::Normal(0.0, 1.0), &mean.device());
+        let z = mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise;
+        let nll = self.negative_log_likelihood(self.decode_logits(z), x, settings.reconstruction);
+        let kl = (log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp())
+            .sum_dim(1)
+            .reshape([batch])
+            .mul_scalar(-0.5);
+        nll + kl.mul_scalar(settings.kl_weight)
     }
 
     /// Importance-weighted estimate of `-log p(x)` per sample with `k` samples (Burda et al.):
@@ -278,8 +283,7 @@ mod tests {
         let config = small_config(4, 2.0, 4);
         assert_eq!(config.kl_weight(1), 0.5);
         assert_eq!(config.kl_weight(9), 2.0);
-        let mut vae = config.init(rows(3), &device).unwrap();
-        vae.set_kl_weight(1.0);
+        let vae = config.init(rows(3), &device).unwrap();
         let x = Tensor::<2>::from_floats([[0.1, 0.5, 0.9], [0.0, 1.0, 0.3]], &device);
         let (mean, log_variance) = vae.posterior(x.clone());
         let m = mean.into_data().try_to_vec::<f32>().unwrap();
@@ -290,7 +294,7 @@ mod tests {
             .map(|(&m, &lv)| -0.5 * (1.0 + lv as f64 - (m as f64).powi(2) - (lv as f64).exp()))
             .sum::<f64>()
             / 2.0;
-        let parts = vae.loss_parts(x.clone(), x, ReconstructionLoss::Bce);
+        let parts = vae.loss_parts(x.clone(), x, &LossSettings::plain(ReconstructionLoss::Bce));
         let kl = parts
             .terms
             .iter()
@@ -312,9 +316,13 @@ mod tests {
         // Mean negative ELBO over many samples vs the k = 500 importance-weighted NLL.
         let elbo: f64 = (0..200)
             .map(|_| {
-                vae.loss_parts(x.clone(), x.clone(), ReconstructionLoss::Bce)
-                    .total
-                    .into_scalar::<f32>() as f64
+                vae.loss_parts(
+                    x.clone(),
+                    x.clone(),
+                    &LossSettings::plain(ReconstructionLoss::Bce),
+                )
+                .total
+                .into_scalar::<f32>() as f64
             })
             .sum::<f64>()
             / 200.0;
@@ -358,7 +366,7 @@ mod tests {
                 [3, shape.len()]
             );
             let total = vae
-                .loss_parts(x.clone(), x, ReconstructionLoss::Bce)
+                .loss_parts(x.clone(), x, &LossSettings::plain(ReconstructionLoss::Bce))
                 .total
                 .into_scalar::<f32>();
             assert!(total.is_finite() && total > 0.0, "{shape}: {total}");

@@ -25,13 +25,13 @@
 //! When the config's data cannot be loaded (MNIST not downloaded), the benchmark runs on
 //! uniform random data of MNIST's shape and says so in its report.
 
-use crate::config::RunConfig;
-use crate::data::{self, Dataset, SampleShape};
-use crate::device::{self, DeviceChoice};
-use crate::error::{Error, Result};
-use crate::models::{Autoencoder, ModelConfig};
-use crate::run_dir::HistoryRow;
-use crate::train::{self, TrainOptions};
+use aekit::config::RunConfig;
+use aekit::data::{self, Dataset, SampleShape};
+use aekit::device::{self, DeviceChoice};
+use aekit::error::{Error, Result};
+use aekit::models::{Autoencoder, ModelConfig};
+use aekit::run_dir::HistoryRow;
+use aekit::train::{self, TrainOptions};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use rayon::prelude::*;
@@ -176,6 +176,7 @@ fn random_dataset(shape: SampleShape, count: usize, seed: u64) -> Dataset {
             .collect(),
         labels: None,
         class_names: Vec::new(),
+        paths: Vec::new(),
     }
 }
 
@@ -246,10 +247,10 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
     let autodiff = plain.clone().autodiff();
     autodiff.seed(options.seed);
     let mut model = config.model.init(shape, &autodiff)?;
-    config.model.begin_epoch(&mut model, 1);
     let mut optimizer = config.train.optimizer();
     let parameters = model.num_params();
     let tc = &config.train;
+    let settings = config.model.loss_settings(tc.loss, Some(1));
 
     let mut stream = BatchStream::new(&train_data, options.batch_size, options.seed);
     let mut step = |model: &mut Autoencoder| -> f64 {
@@ -257,7 +258,7 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
             TensorData::new(stream.next_batch(), [options.batch_size, values]),
             &autodiff,
         );
-        let loss = train::step_loss(model, x.clone(), x, tc.loss);
+        let loss = train::step_loss(model, x.clone(), x, &settings);
         train::step_update(model, &mut optimizer, loss.total, tc.learning_rate);
         loss.value
     };
@@ -541,8 +542,7 @@ pub fn export_check(
     let shape = train_data.shape;
     let autodiff = Device::flex().autodiff();
     autodiff.seed(seed);
-    let mut model = config.model.init(shape, &autodiff)?;
-    config.model.begin_epoch(&mut model, 1);
+    let model = config.model.init(shape, &autodiff)?;
     // Burn draws a parameter's initial values when it is first used: reading them all now
     // keeps those draws away from the VAE's noise below.
     let mut collect = Collect::default();
@@ -571,7 +571,12 @@ pub fn export_check(
         _ => None,
     };
     autodiff.seed(noise_seed);
-    let loss = train::step_loss(&model, x.clone(), x, config.train.loss);
+    let loss = train::step_loss(
+        &model,
+        x.clone(),
+        x,
+        &config.model.loss_settings(config.train.loss, Some(1)),
+    );
 
     let mut bytes: Vec<u8> = Vec::new();
     let mut push = |name: String, shape: Vec<usize>, values: &[f32]| -> ExportedTensor {
@@ -612,7 +617,7 @@ pub fn export_check(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let bin = dir.join("tensors.bin");
     std::fs::write(&bin, &bytes).map_err(|e| Error::io(&bin, e))?;
-    crate::run_dir::write_json(&dir.join("manifest.json"), &manifest)?;
+    aekit::run_dir::write_json(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)
 }
 

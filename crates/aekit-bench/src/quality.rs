@@ -6,15 +6,15 @@
 //! is evaluated again without training, an interrupted one is resumed, and a folder that
 //! holds anything else is an error rather than something to overwrite.
 
-use crate::config::RunConfig;
-use crate::data;
-use crate::device::{self, DeviceChoice};
-use crate::error::{Error, Result};
-use crate::eval::{self, EvalReport};
-use crate::loss::ReconstructionMetrics;
-use crate::pca;
-use crate::run_dir::{RunDir, RunStatus};
-use crate::train::{self, TrainOptions};
+use aekit::config::RunConfig;
+use aekit::data;
+use aekit::device::{self, DeviceChoice};
+use aekit::error::{Error, Result};
+use aekit::eval::{self, EvalReport};
+use aekit::loss::ReconstructionMetrics;
+use aekit::pca;
+use aekit::run_dir::{RunDir, RunStatus};
+use aekit::train::{self, TrainOptions};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -218,7 +218,14 @@ pub fn run(
             notes.push(format!("capped at {cap} epochs (--max-epochs)"));
         }
         let (status, provenance) = train_or_reuse(&config, options)?;
-        let report = eval::evaluate_run(&config.run_dir(), None, None, options.device)?;
+        // The final weights: the shipped configs validate on the test split, so the best
+        // epoch's weights would be chosen on the very samples the table reports.
+        let eval_options = eval::EvalOptions {
+            weights: aekit::run_dir::WeightsChoice::Final,
+            device: options.device,
+            ..Default::default()
+        };
+        let report = eval::evaluate_run(&config.run_dir(), &eval_options)?;
         let code = report.code.units;
         let sample_len = RunDir::open(&config.run_dir())?
             .load_meta()?
@@ -268,7 +275,7 @@ fn toml_string(path: &Path) -> String {
 fn train_or_reuse(
     config: &RunConfig,
     options: &QualityOptions,
-) -> Result<(crate::run_dir::Summary, String)> {
+) -> Result<(aekit::run_dir::Summary, String)> {
     let run_path = config.run_dir();
     let mut resume = false;
     if run_path.exists() {
@@ -310,13 +317,13 @@ fn train_or_reuse(
 
 /// The family as the table shows it.
 fn family_label(config: &RunConfig) -> String {
-    use crate::models::ModelConfig;
+    use aekit::models::ModelConfig;
     match &config.model {
         ModelConfig::Vae(vae) if vae.conv.is_some() => "conv vae".into(),
         ModelConfig::Dense(dense)
             if dense.hidden.is_empty()
-                && dense.activation == crate::models::Activation::Linear
-                && dense.code_activation == crate::models::Activation::Linear =>
+                && dense.activation == aekit::models::Activation::Linear
+                && dense.code_activation == aekit::models::Activation::Linear =>
         {
             "linear".into()
         }
@@ -333,7 +340,7 @@ fn family_label(config: &RunConfig) -> String {
 
 /// The figure each family is for.
 fn family_metric(config: &RunConfig, report: &EvalReport, valid_loss: f64) -> String {
-    use crate::models::ModelConfig;
+    use aekit::models::ModelConfig;
     if let Some(denoising) = &report.denoising {
         return format!(
             "PSNR {:.2} -> {:.2} dB ({:+.2})",

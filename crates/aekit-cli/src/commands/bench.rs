@@ -1,0 +1,248 @@
+//! `aekit bench`: the reference configs' quality beside PCA, and a config's training and
+//! inference speed (the logic is in the `aekit-bench` crate).
+
+use super::Compute;
+use aekit::config::RunConfig;
+use aekit::device::DeviceChoice;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Train the reference config of every family (or reuse its finished run), evaluate it on
+    /// the test split and print one table beside PCA at the same code size.
+    #[command(
+        after_help = "Runs go into --runs-dir and are reused: a finished run is only evaluated, an \
+                      unfinished one is resumed.\n\nExamples:\n  aekit bench quality --out bench/results/quality.md\n  \
+                      aekit bench quality --only deep,sparse-l1 --max-epochs 2\n  \
+                      aekit bench quality --data /data/mnist"
+    )]
+    Quality(QualityArgs),
+    /// Training and inference samples/s and peak memory of a config's model.
+    #[command(
+        after_help = "Examples:\n  aekit bench speed --config configs/mnist-dense.toml --threads 1\n  aekit bench speed --config configs/conv.toml --steps 50 --json conv.json\n  aekit bench speed --config configs/vae.toml --export-check /tmp/vae-check   # for bench/pytorch/speed.py --check\n  aekit bench speed --config configs/mnist-dense.toml --epochs-memory 10      # peak memory per epoch"
+    )]
+    Speed(SpeedArgs),
+}
+
+#[derive(Args)]
+pub struct QualityArgs {
+    /// The folder holding the reference configs.
+    #[arg(long, default_value = "configs")]
+    configs: PathBuf,
+    /// The folder the benchmark's runs go into.
+    #[arg(long, default_value = "runs/quality")]
+    runs_dir: PathBuf,
+    /// The MNIST folder, in place of the configs' `data.path`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Train at most this many epochs per config (a quick look).
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    /// Override a key of every config, e.g. `--set data.limit=2000` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Only these configs (names without .toml, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the report (command, machine, date, table) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No training progress output.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+#[derive(Args)]
+pub struct SpeedArgs {
+    /// The config file (TOML) whose model is measured.
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. `--set data.limit=10000` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Untimed steps before the timed ones (training and inference).
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Timed inference batches (default: as many as `--steps`).
+    #[arg(long)]
+    infer_steps: Option<usize>,
+    /// Seed of the initialisation and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Instead of timing: write the initial weights, one batch and aekit's loss on them into
+    /// this folder, for `bench/pytorch/speed.py --check`.
+    #[arg(long, value_name = "DIR", conflicts_with = "epochs_memory")]
+    export_check: Option<PathBuf>,
+    /// Instead of timing: train this many epochs with the real training loop and report the
+    /// peak resident memory of every epoch.
+    #[arg(long, value_name = "EPOCHS")]
+    epochs_memory: Option<usize>,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+/// Runs `aekit bench ...`.
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Quality(args) => quality(args),
+        BenchCommand::Speed(args) => speed(args),
+    }
+}
+
+fn quality(args: QualityArgs) -> anyhow::Result<()> {
+    let QualityArgs {
+        configs,
+        runs_dir,
+        data,
+        max_epochs,
+        set,
+        only,
+        out,
+        quiet,
+        compute,
+    } = args;
+    compute.setup()?;
+    if let Some(out) = &out
+        && out.exists()
+    {
+        anyhow::bail!(
+            "{}: the report file exists already; choose another --out or remove it",
+            out.display()
+        );
+    }
+    let options = aekit_bench::quality::QualityOptions {
+        configs_dir: configs,
+        runs_dir,
+        data,
+        overrides: set,
+        max_epochs,
+        only,
+        device: compute.device,
+        quiet,
+    };
+    let rows = aekit_bench::quality::run(&options, |row| {
+        eprintln!(
+            "{} ({}): code {}, {} epochs, test sq.err/image {:.3} (PCA {}), BCE {:.6}",
+            row.name,
+            row.provenance,
+            row.code,
+            row.epochs,
+            row.metrics.squared_error_per_sample,
+            row.pca.map_or("exact".into(), |p| format!(
+                "{:.3}",
+                p.squared_error_per_sample
+            )),
+            row.metrics.bce
+        )
+    })?;
+    let table = aekit_bench::quality::table(&rows);
+    println!("{table}");
+    if let Some(out) = out {
+        let report = format!(
+            "{}\n{table}",
+            aekit_bench::report::header("aekit quality benchmark")
+        );
+        std::fs::write(&out, report)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn speed(args: SpeedArgs) -> anyhow::Result<()> {
+    args.compute.setup()?;
+    let config = RunConfig::from_file(&args.config, &args.set)?;
+    if let Some(dir) = &args.export_check {
+        if args.compute.device != DeviceChoice::Cpu {
+            anyhow::bail!(
+                "--export-check computes the reference loss on the CPU: drop --device gpu"
+            );
+        }
+        let manifest = aekit_bench::speed::export_check(&config, args.batch, args.seed, dir)?;
+        println!(
+            "{}: wrote {} parameters, a batch of {} and aekit's loss {:.7} to {}",
+            config.name,
+            manifest.parameters.len(),
+            args.batch,
+            manifest.loss,
+            dir.display()
+        );
+        if let Some(path) = &args.json {
+            aekit::run_dir::write_json(path, &manifest)?;
+        }
+        return Ok(());
+    }
+    if let Some(epochs) = args.epochs_memory {
+        let report = aekit_bench::speed::epoch_memory(&config, epochs, args.compute.device)?;
+        println!(
+            "{}: peak resident memory per epoch (MiB, batch {}){}:",
+            report.name,
+            report.batch_size,
+            if report.per_epoch_peaks {
+                ""
+            } else {
+                " (cumulative: the peak could not be reset)"
+            }
+        );
+        for row in &report.rows {
+            println!(
+                "epoch {:3}  peak {:8.1}  at end {:8.1}  train loss {:.5}  {:.0} samples/s",
+                row.epoch, row.peak_mib, row.end_mib, row.train_loss, row.samples_per_sec
+            );
+        }
+        if let Some(growth) = report.growth_mib {
+            println!(
+                "growth of the last epoch's peak over the smallest later peak: {growth:+.1} MiB"
+            );
+        }
+        if let Some(path) = &args.json {
+            aekit::run_dir::write_json(path, &report)?;
+        }
+        return Ok(());
+    }
+    let options = aekit_bench::speed::SpeedOptions {
+        steps: args.steps.max(1),
+        warmup: args.warmup,
+        batch_size: args.batch,
+        infer_steps: args.infer_steps.unwrap_or(args.steps).max(1),
+        seed: args.seed,
+        device: args.compute.device,
+    };
+    let report = aekit_bench::speed::run(&config, &options)?;
+    if let Some(note) = &report.data.note {
+        eprintln!("note: random data: {note}");
+    }
+    let compute = if report.device == "cpu" {
+        format!("{} threads", report.threads)
+    } else {
+        report.device.clone()
+    };
+    println!(
+        "{} ({} model, {} parameters, {compute}, batch {}): train {:.0} samples/s, inference {:.0} samples/s, peak memory {}",
+        report.name,
+        report.kind,
+        report.parameters,
+        report.batch_size,
+        report.train_samples_per_s,
+        report.infer_samples_per_s,
+        report
+            .peak_rss_mib
+            .map_or("unknown".to_string(), |m| format!("{m:.1} MiB"))
+    );
+    if let Some(path) = &args.json {
+        aekit::run_dir::write_json(path, &report)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! `aekit eval`, `aekit reconstruct` and `aekit pca`: how well a run (or the PCA baseline)
+//! reconstructs data.
+
+use super::{Compute, RunArgs};
+use aekit::eval::{EvalOptions, evaluate_run};
+use aekit::models::corruption::CorruptionConfig;
+use aekit::reconstruct::{ReconstructOptions, reconstruct};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `aekit eval`.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  aekit eval runs/mnist-dense                                # its validation split\n  aekit eval runs/mnist-dense --data ../shared/data/mnist    # that data's test split\n  aekit eval runs/denoising --noise gaussian:0.5 --seed 1    # PSNR/SSIM of noisy vs denoised\n  aekit eval runs/vae --iw-samples 1000 --iw-limit 1000     # importance-weighted NLL"
+)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Evaluate on these samples (a data folder or file; its test split if it has one)
+    /// instead of the run's validation split.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Resize images of another size to the model's (else they are refused).
+    #[arg(long)]
+    resize: bool,
+    /// For VAEs: also estimate -log p(x) by importance sampling with this many samples.
+    #[arg(long, value_name = "K")]
+    iw_samples: Option<usize>,
+    /// Data samples the importance-weighted estimate uses (it costs K decoder passes each).
+    #[arg(long, default_value_t = 10000, requires = "iw_samples")]
+    iw_limit: usize,
+    /// Corrupt the samples (gaussian:SIGMA, masking:P or salt-and-pepper:P) and report PSNR
+    /// and SSIM of the noisy inputs and of their reconstructions against the clean samples.
+    #[arg(long, value_name = "NOISE")]
+    noise: Option<CorruptionConfig>,
+    /// With --noise: also draw clean / noisy / denoised rows of the first 10 samples here.
+    #[arg(long, value_name = "PNG", requires = "noise")]
+    picture: Option<PathBuf>,
+    /// Replace --picture if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Seed of the noise and of a VAE's draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Runs `aekit eval`.
+pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    args.run.compute.setup()?;
+    if let Some(picture) = &args.picture {
+        aekit::apps::check_extension(picture, &["png"])?;
+        aekit::apps::check_output(picture, args.force)?;
+    }
+    let options = EvalOptions {
+        data: args.data.clone(),
+        resize: args.resize,
+        iw: args.iw_samples.map(|k| (k, args.iw_limit)),
+        noise: args.noise.clone(),
+        seed: args.seed,
+        weights: args.run.weights,
+        device: args.run.device(),
+    };
+    let report = evaluate_run(&args.run.run, &options)?;
+    println!("{report}");
+    if let (Some(picture), Some(noise)) = (&args.picture, &args.noise) {
+        let model = args.run.open()?;
+        let data = match &args.data {
+            Some(path) => model.load_data(path, args.resize)?,
+            None => model.validation_data()?,
+        };
+        aekit::apps::denoise::noise_picture(&model, &data, noise, args.seed, 10, picture)?;
+        println!(
+            "wrote {} (clean, noisy and denoised rows)",
+            picture.display()
+        );
+    }
+    Ok(())
+}
+
+/// `aekit reconstruct`.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  aekit reconstruct runs/mnist-dense --input ../shared/data/mnist --out recon.png\n  aekit reconstruct runs/quickstart --input shapes --out recon.png\n  aekit reconstruct runs/mnist-dense --input digit.png --out digit-recon.png --resize"
+)]
+pub struct ReconstructArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// An image, a folder of images, or a data set (`shapes` for the built-in one).
+    #[arg(long)]
+    input: PathBuf,
+    /// The PNG file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// How many samples to draw.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Resize images of another size to the model's (else they are refused).
+    #[arg(long)]
+    resize: bool,
+    /// Overwrite `--out` if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `aekit reconstruct`.
+pub fn reconstruct_command(args: ReconstructArgs) -> anyhow::Result<()> {
+    args.run.compute.setup()?;
+    let options = ReconstructOptions {
+        count: args.count,
+        force: args.force,
+        resize: args.resize,
+        weights: args.run.weights,
+        device: args.run.device(),
+    };
+    let drawn = reconstruct(&args.run.run, &args.input, &args.out, &options)?;
+    println!(
+        "wrote {} ({drawn} originals above their reconstructions)",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `aekit pca`.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  aekit pca ../shared/data/mnist --components 30\n  aekit pca shapes --components 16"
+)]
+pub struct PcaArgs {
+    /// A data folder or file, or `shapes`.
+    data: PathBuf,
+    /// Number of principal components (the code size to compare with).
+    #[arg(long, default_value_t = 32)]
+    components: usize,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+/// Runs `aekit pca`.
+pub fn pca(args: PcaArgs) -> anyhow::Result<()> {
+    args.compute.setup()?;
+    let device = aekit::device::plain_device(args.compute.device)?;
+    let (train, test) = aekit::data::config::load_dataset_path(&args.data, false)?;
+    let components = args.components;
+    let pca = aekit::pca::fit(&train, components, &device)?;
+    let split = if test.is_some() { "test" } else { "training" };
+    let m = pca.metrics(test.as_ref().unwrap_or(&train), &device);
+    println!(
+        "PCA with {components} components, fitted on {} training samples, on the {split} split ({} samples):",
+        train.len(),
+        m.samples
+    );
+    println!(
+        "MSE:      {:.6} per value, {:.4} per sample",
+        m.mse, m.squared_error_per_sample
+    );
+    println!(
+        "BCE:      {:.6} per value (reconstructions clipped into (0, 1))",
+        m.bce
+    );
+    println!("PSNR:     {:.2} dB", m.psnr);
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The command groups of `aekit`, one file each; what they share: the compute options, the
+//! run-and-weights options of every command that applies a trained model, and a spinner
+//! for long steps.
+
+pub mod bench;
+pub mod codes;
+pub mod data;
+pub mod denoise;
+pub mod evaluate;
+pub mod generate;
+pub mod maps;
+pub mod report;
+pub mod train;
+
+use aekit::device::{self, DeviceChoice};
+use aekit::run_dir::WeightsChoice;
+use aekit::trained::TrainedModel;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Where and how to compute.
+#[derive(Args, Clone, Debug)]
+pub struct Compute {
+    /// Where to compute: `cpu` (Burn's flex backend) or `gpu` (needs a vulkan/wgpu build).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// CPU threads for the kernels (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl Compute {
+    /// Applies the thread count.
+    pub fn setup(&self) -> anyhow::Result<()> {
+        if let Some(threads) = self.threads {
+            device::set_threads(threads)?;
+        }
+        Ok(())
+    }
+}
+
+/// The trained run a command applies, and which of its weights.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// The run directory (e.g. runs/mnist-dense).
+    pub run: PathBuf,
+    /// Which weights: `best` (the lowest validation loss, the default) or `final`.
+    #[arg(long, default_value = "best")]
+    pub weights: WeightsChoice,
+    #[command(flatten)]
+    pub compute: Compute,
+}
+
+impl RunArgs {
+    /// Opens the run.
+    pub fn open(&self) -> anyhow::Result<TrainedModel> {
+        self.compute.setup()?;
+        Ok(TrainedModel::open(
+            &self.run,
+            self.compute.device,
+            self.weights,
+        )?)
+    }
+
+    /// The device choice.
+    pub fn device(&self) -> DeviceChoice {
+        self.compute.device
+    }
+}
+
+/// A spinner on stderr for a step that takes a while (hidden when stderr is not a terminal).
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

@@ -1,0 +1,471 @@
+//! A trained run as a tool: [`TrainedModel`] opens a run directory once (config, model
+//! description, weights, device) and offers what every application needs — encode, decode,
+//! reconstruct, per-sample scores — on plain `f32` slices, so that the CLI, the
+//! applications, and later an HTTP server and Python bindings all call the same thing.
+
+use crate::config::RunConfig;
+use crate::data::{self, Dataset, SampleShape};
+use crate::device::{self, DeviceChoice};
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::models::{Autoencoder, LossSettings};
+use crate::run_dir::{ModelMeta, RunDir, WeightsChoice};
+use burn::tensor::{Device, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+
+/// Samples per forward pass when a call hands the model many samples at once.
+const BATCH: usize = 1000;
+
+/// How the run turned raw data into the model's input, so that other data can be prepared
+/// the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputTransform {
+    /// The shape of one input sample (channels x height x width, or table features).
+    pub shape: SampleShape,
+    /// Whether samples are images (else table rows).
+    pub is_image: bool,
+    /// Images: 8-bit pixel values are divided by 255 into [0, 1].
+    pub pixel_scale: f32,
+    /// Training images were binarised (each pixel redrawn from Bernoulli(value)).
+    pub binarized: bool,
+}
+
+impl std::fmt::Display for InputTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_image {
+            let colour = match self.shape.channels {
+                1 => "grey",
+                3 => "RGB",
+                _ => "multi-channel",
+            };
+            write!(
+                f,
+                "{colour} images of {}x{} pixels (height x width), pixel values / 255",
+                self.shape.height, self.shape.width
+            )?;
+            if self.binarized {
+                write!(f, ", binarised during training")?;
+            }
+            Ok(())
+        } else {
+            write!(f, "table rows of {} features, unscaled", self.shape.width)
+        }
+    }
+}
+
+/// A model loaded from a run directory, ready to apply.
+#[derive(Debug)]
+pub struct TrainedModel {
+    run: RunDir,
+    config: RunConfig,
+    meta: ModelMeta,
+    model: Autoencoder,
+    device: Device,
+    weights: PathBuf,
+    code_len: usize,
+}
+
+impl TrainedModel {
+    /// Opens the run at `path` with the weights `weights` names, on `choice`'s device.
+    pub fn open(path: &Path, choice: DeviceChoice, weights: WeightsChoice) -> Result<Self> {
+        let run = RunDir::open(path)?;
+        let device = device::plain_device(choice)?;
+        let (config, meta, model) = run.load_model(&device, weights)?;
+        let weights = run.weights_path(weights);
+        Self::from_parts(run, config, meta, model, device, weights)
+    }
+
+    /// Wraps a model already built (tests, a model still in memory after training).
+    pub fn from_parts(
+        run: RunDir,
+        config: RunConfig,
+        meta: ModelMeta,
+        model: Autoencoder,
+        device: Device,
+        weights: PathBuf,
+    ) -> Result<Self> {
+        let probe = Tensor::<2>::zeros([1, meta.sample_shape.len()], &device);
+        let code_len = model.encode(probe).dims()[1];
+        Ok(Self {
+            run,
+            config,
+            meta,
+            model,
+            device,
+            weights,
+            code_len,
+        })
+    }
+
+    /// The run directory.
+    pub fn run(&self) -> &RunDir {
+        &self.run
+    }
+    /// The run's resolved config.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+    /// The run's model description.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+    /// The model itself, for the library's own applications.
+    pub fn model(&self) -> &Autoencoder {
+        &self.model
+    }
+    /// The device the model computes on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The weight file that was loaded.
+    pub fn weights_path(&self) -> &Path {
+        &self.weights
+    }
+    /// The model family (`[model] kind`).
+    pub fn kind(&self) -> &str {
+        self.config.model.kind_name()
+    }
+    /// Whether the model is a VAE (it has a prior to sample from).
+    pub fn is_variational(&self) -> bool {
+        matches!(self.model, Autoencoder::Vae(_))
+    }
+    /// The shape of one input sample.
+    pub fn sample_shape(&self) -> SampleShape {
+        self.meta.sample_shape
+    }
+    /// Values in one input sample.
+    pub fn input_len(&self) -> usize {
+        self.meta.sample_shape.len()
+    }
+    /// Values in one code.
+    pub fn code_len(&self) -> usize {
+        self.code_len
+    }
+    /// The code's shape: `[channels, height, width]` for a conv model whose code is its
+    /// last feature maps, else `[code_len]`.
+    pub fn code_shape(&self) -> Vec<usize> {
+        match &self.model {
+            Autoencoder::Conv(conv) if conv.code_len() != conv.maps_len() => vec![self.code_len],
+            Autoencoder::Conv(conv) => conv.code_shape().to_vec(),
+            _ => vec![self.code_len],
+        }
+    }
+    /// Names of the classes of the training data (index = label), when it had labels.
+    pub fn class_names(&self) -> &[String] {
+        &self.meta.class_names
+    }
+    /// The loss settings of the model's full objective (no warm-up).
+    pub fn loss_settings(&self) -> LossSettings {
+        self.config
+            .model
+            .loss_settings(self.config.train.loss, None)
+    }
+
+    /// How the run prepared its input.
+    pub fn input_transform(&self) -> InputTransform {
+        InputTransform {
+            shape: self.meta.sample_shape,
+            is_image: self.meta.sample_shape.is_image(),
+            pixel_scale: 1.0 / 255.0,
+            binarized: self.config.data.binarize == data::Binarize::Dynamic,
+        }
+    }
+
+    /// The run's own validation samples.
+    pub fn validation_data(&self) -> Result<Dataset> {
+        Ok(data::load_splits(&self.config.data)?.valid)
+    }
+
+    /// The samples at `path` prepared for this model: the test split when the source has
+    /// one. Images of another size are refused unless `resize`.
+    pub fn load_data(&self, path: &Path, resize: bool) -> Result<Dataset> {
+        self.load_split(
+            path,
+            &data::config::ModelInput {
+                resize,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The samples at `path` prepared for this model, the split `input` names.
+    pub fn load_split(&self, path: &Path, input: &data::config::ModelInput) -> Result<Dataset> {
+        let data = data::config::load_split_for_model(path, self.meta.sample_shape, input)?;
+        if data.is_empty() {
+            return Err(Error::data(path, "holds no samples"));
+        }
+        Ok(data)
+    }
+
+    /// The codes of `inputs` (consecutive samples of [`Self::input_len`] values):
+    /// [`Self::code_len`] values per sample. A VAE's code is its posterior mean.
+    pub fn encode(&self, inputs: &[f32]) -> Result<Vec<f32>> {
+        self.map_batches(inputs, self.input_len(), "inputs", |x| self.model.encode(x))
+    }
+
+    /// The outputs (output activation applied) of `codes` (consecutive codes of
+    /// [`Self::code_len`] values): [`Self::input_len`] values per code.
+    pub fn decode(&self, codes: &[f32]) -> Result<Vec<f32>> {
+        let output = self.model.output_activation();
+        self.map_batches(codes, self.code_len, "codes", |z| {
+            output.forward(self.model.decode_logits(z))
+        })
+    }
+
+    /// The reconstructions of `inputs`.
+    pub fn reconstruct(&self, inputs: &[f32]) -> Result<Vec<f32>> {
+        self.map_batches(inputs, self.input_len(), "inputs", |x| {
+            self.model.reconstruct(x)
+        })
+    }
+
+    /// Each sample's loss ([`Autoencoder::sample_losses`]): its reconstruction loss, for a
+    /// VAE its negative ELBO with one code drawn per sample from a generator seeded with
+    /// `seed` (the same seed gives the same scores).
+    pub fn sample_scores(&self, inputs: &[f32], seed: u64) -> Result<Vec<f64>> {
+        self.device.seed(seed);
+        let settings = self.loss_settings();
+        let scores = self.map_batches(inputs, self.input_len(), "inputs", |x| {
+            let batch = x.dims()[0];
+            self.model.sample_losses(x, &settings).reshape([batch, 1])
+        })?;
+        Ok(scores.into_iter().map(f64::from).collect())
+    }
+
+    /// A VAE's importance-weighted estimate of `-log p(x)` per sample with `k` samples
+    /// (seeded); an error for other families.
+    pub fn importance_weighted_nll(&self, inputs: &[f32], k: usize, seed: u64) -> Result<Vec<f64>> {
+        let Autoencoder::Vae(vae) = &self.model else {
+            return Err(Error::Unsupported(format!(
+                "the importance-weighted NLL needs a variational model (kind = \"vae\"); this \
+                 run's model is `{}`",
+                self.kind()
+            )));
+        };
+        let n = self.check_len(inputs, self.input_len(), "inputs")?;
+        self.device.seed(seed);
+        let mut out = Vec::with_capacity(n);
+        for chunk in inputs.chunks(100 * self.input_len()) {
+            let x = self.tensor(chunk, self.input_len());
+            out.extend(vae.importance_weighted_nll(x, k.max(1), self.config.train.loss));
+        }
+        Ok(out)
+    }
+
+    /// The mean loss over `data`, as the training loop's validation pass computes it (the
+    /// same seed, batches and objective): for the run's validation split and final
+    /// weights, the last `valid_loss` of `history.csv`.
+    pub fn validation_loss(&self, data: &Dataset) -> f64 {
+        let batch = self.config.train.batch_size.max(256);
+        eval::validation_loss(
+            &self.model,
+            data,
+            &self.device,
+            batch,
+            &self.loss_settings(),
+        )
+        .0
+    }
+
+    fn check_len(&self, values: &[f32], width: usize, what: &str) -> Result<usize> {
+        if width == 0 || !values.len().is_multiple_of(width) {
+            return Err(Error::Input(format!(
+                "{what}: {} values is not a whole number of samples of {width} values (the \
+                 model's {})",
+                values.len(),
+                if what == "codes" {
+                    "code length"
+                } else {
+                    "input size"
+                }
+            )));
+        }
+        Ok(values.len() / width)
+    }
+
+    fn tensor(&self, values: &[f32], width: usize) -> Tensor<2> {
+        let rows = values.len() / width;
+        Tensor::<2>::from_data(
+            TensorData::new(values.to_vec(), [rows, width]),
+            &self.device,
+        )
+    }
+
+    /// Applies `f` to `values` in batches of rows of `width` values and concatenates the
+    /// results' rows.
+    fn map_batches(
+        &self,
+        values: &[f32],
+        width: usize,
+        what: &str,
+        f: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Result<Vec<f32>> {
+        self.check_len(values, width, what)?;
+        let mut out = Vec::new();
+        for chunk in values.chunks(BATCH * width) {
+            let y = f(self.tensor(chunk, width));
+            out.extend(
+                y.into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| Error::Input(format!("{what}: {e:?}")))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{TrainOptions, train};
+
+    /// A two-epoch run of `model` (a `[model]` table body) on small shapes.
+    fn trained_run(runs: &Path, name: &str, model: &str, loss: &str) -> RunDir {
+        let text = format!(
+            "name = \"{name}\"\nruns_dir = \"{}\"\n[data]\nkind = \"shapes\"\nsamples = 300\nsize = 12\n\
+             validation = \"test\"\n[model]\n{model}\n[train]\nlearning_rate = 2e-3\nepochs = 3\n\
+             batch_size = 50\nloss = \"{loss}\"\n",
+            runs.display()
+        );
+        let config = RunConfig::parse(&text, name, &[]).unwrap();
+        let options = TrainOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        train(&config, &options).unwrap().run
+    }
+
+    #[test]
+    fn every_familys_loaded_model_reproduces_the_last_validation_loss() {
+        let runs = tempfile::tempdir().unwrap();
+        let families = [
+            ("dense", "kind = \"dense\"\nhidden = [16]\ncode = 4", "bce"),
+            (
+                "sparse",
+                "kind = \"sparse\"\ncode = 8\n[model.sparsity]\nkind = \"l1\"\nlambda = 1e-3",
+                "bce",
+            ),
+            (
+                "contractive",
+                "kind = \"contractive\"\ncode = 8\ncode_activation = \"sigmoid\"\n\
+                 [model.contractive]\nlambda = 1e-3",
+                "bce",
+            ),
+            (
+                "denoising",
+                "kind = \"denoising\"\ncode = 8\n[model.corruption]\nkind = \"masking\"\np = 0.2",
+                "mse",
+            ),
+            ("conv", "kind = \"conv\"\nfilters = [4, 4]", "bce"),
+            // KL warm-up longer than the run: the loaded model must still use the full KL.
+            (
+                "vae-warmup",
+                "kind = \"vae\"\nhidden = [16]\nlatent = 2\nwarmup_epochs = 10",
+                "bce",
+            ),
+        ];
+        for (name, model, loss) in families {
+            let run = trained_run(runs.path(), name, model, loss);
+            let history = run.read_history().unwrap();
+            let last = history.last().unwrap().valid_loss;
+            let loaded =
+                TrainedModel::open(run.path(), DeviceChoice::Cpu, WeightsChoice::Final).unwrap();
+            let valid = loaded.validation_data().unwrap();
+            let loss = loaded.validation_loss(&valid);
+            assert!(
+                (loss - last).abs() <= 1e-5 * last.abs().max(1.0),
+                "{name}: loaded model's validation loss {loss} vs history's last {last}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_vaes_validation_loss_carries_the_full_kl_during_warm_up() {
+        let runs = tempfile::tempdir().unwrap();
+        let run = trained_run(
+            runs.path(),
+            "vae",
+            "kind = \"vae\"\nhidden = [16]\nlatent = 2\nwarmup_epochs = 10",
+            "bce",
+        );
+        let history = run.read_history().unwrap();
+        let row = &history[0];
+        // In epoch 1 of 10 warm-up epochs, training weighs the KL by 0.1; validation by 1.
+        let (train_kl, valid_kl) = (row.terms["train_kl"], row.terms["valid_kl"]);
+        assert!(
+            valid_kl > 3.0 * train_kl,
+            "validation KL {valid_kl} should be the unweighted KL, training's {train_kl} a tenth"
+        );
+    }
+
+    #[test]
+    fn best_weights_are_kept_beside_the_final_ones() {
+        let runs = tempfile::tempdir().unwrap();
+        let run = trained_run(runs.path(), "best", "kind = \"dense\"\ncode = 4", "bce");
+        let summary = run.read_summary().unwrap();
+        let weights = summary
+            .weights
+            .expect("summary.json names the weight files");
+        assert_eq!(weights.final_file, "model.bpk");
+        assert_eq!(weights.best_file.as_deref(), Some("model-best.bpk"));
+        assert_eq!(weights.best_epoch, summary.best_epoch);
+        assert!(run.best_model_path().is_file());
+        let best = TrainedModel::open(run.path(), DeviceChoice::Cpu, WeightsChoice::Best).unwrap();
+        assert_eq!(best.weights_path(), run.best_model_path());
+        let valid = best.validation_data().unwrap();
+        assert!(
+            (best.validation_loss(&valid) - summary.best_valid_loss).abs() < 1e-5,
+            "the best weights reproduce the best validation loss"
+        );
+    }
+
+    #[test]
+    fn the_api_checks_shapes_and_scores_every_sample() {
+        let runs = tempfile::tempdir().unwrap();
+        let run = trained_run(runs.path(), "api", "kind = \"dense\"\ncode = 4", "bce");
+        let model = TrainedModel::open(run.path(), DeviceChoice::Cpu, WeightsChoice::Best).unwrap();
+        assert_eq!((model.input_len(), model.code_len()), (144, 4));
+        assert_eq!(model.class_names().len(), 4);
+        let valid = model.validation_data().unwrap();
+        let codes = model.encode(&valid.values).unwrap();
+        assert_eq!(codes.len(), valid.len() * 4);
+        assert_eq!(model.decode(&codes).unwrap().len(), valid.values.len());
+        let scores = model.sample_scores(&valid.values, 0).unwrap();
+        assert_eq!(scores.len(), valid.len());
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        let loss = model.validation_loss(&valid);
+        assert!(
+            (mean - loss).abs() < 1e-4,
+            "mean score {mean} vs loss {loss}"
+        );
+        let error = model.encode(&[0.0; 145]).unwrap_err().to_string();
+        assert!(
+            error.contains("145 values") && error.contains("144"),
+            "{error}"
+        );
+        let error = model.decode(&[0.0; 3]).unwrap_err().to_string();
+        assert!(error.contains("code length"), "{error}");
+        let error = model
+            .importance_weighted_nll(&valid.values, 2, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("variational"), "{error}");
+    }
+
+    #[test]
+    fn broken_run_directories_are_clear_errors() {
+        let runs = tempfile::tempdir().unwrap();
+        let run = trained_run(runs.path(), "broken", "kind = \"dense\"\ncode = 4", "bce");
+        let weights = run.best_model_path();
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+        let error =
+            TrainedModel::open(run.path(), DeviceChoice::Cpu, WeightsChoice::Best).unwrap_err();
+        assert!(error.to_string().contains("model-best.bpk"), "{error}");
+        let meta = std::fs::read_to_string(run.model_meta_path()).unwrap();
+        std::fs::write(run.model_meta_path(), meta.replace("\"dense\"", "\"conv\"")).unwrap();
+        let error =
+            TrainedModel::open(run.path(), DeviceChoice::Cpu, WeightsChoice::Final).unwrap_err();
+        assert!(error.to_string().contains("disagree"), "{error}");
+    }
+}
