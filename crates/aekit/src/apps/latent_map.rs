@@ -119,18 +119,9 @@ pub fn latent_map(
     };
     let inputs = if with_inputs {
         let started = Instant::now();
-        let input_method = match method {
-            MapMethod::None => MapMethod::Pca,
-            other => other.clone(),
-        };
-        let points = layout(
-            &data.values,
-            data.shape.len(),
-            &input_method,
-            model.device(),
-        )?;
+        let (points, of) = input_layout(data, method, model.device())?;
         Some(Layout {
-            of: format!("inputs ({})", input_method.name()),
+            of,
             points,
             seconds: started.elapsed().as_secs_f64(),
         })
@@ -144,6 +135,45 @@ pub fn latent_map(
         labels: data.labels.clone(),
         class_names: data.class_names.clone(),
     })
+}
+
+/// Inputs with more values than this are reduced by PCA before t-SNE (as van der Maaten's
+/// reference implementation and scikit-learn's documentation advise): t-SNE's neighbour
+/// search is slow in hundreds of dimensions and the last components are mostly noise.
+pub const TSNE_INPUT_DIMENSIONS: usize = 50;
+
+/// The raw inputs' map: PCA for `None` (a 2-D code has no pixel-space twin), t-SNE after PCA
+/// to [`TSNE_INPUT_DIMENSIONS`] for wide inputs. Returns the points and what they show.
+fn input_layout(
+    data: &Dataset,
+    method: &MapMethod,
+    device: &burn::tensor::Device,
+) -> Result<(Vec<[f32; 2]>, String)> {
+    let dim = data.shape.len();
+    match method {
+        MapMethod::Tsne(_) if dim > TSNE_INPUT_DIMENSIONS => {
+            let pca = crate::pca::fit(data, TSNE_INPUT_DIMENSIONS, device)?;
+            let x = crate::eval::rows_tensor(data.values.clone(), dim, device);
+            let reduced = pca
+                .encode(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            let points = layout(&reduced, TSNE_INPUT_DIMENSIONS, method, device)?;
+            Ok((
+                points,
+                format!("raw inputs (PCA to {TSNE_INPUT_DIMENSIONS} first)"),
+            ))
+        }
+        MapMethod::None => Ok((
+            layout(&data.values, dim, &MapMethod::Pca, device)?,
+            "raw inputs (PCA)".into(),
+        )),
+        other => Ok((
+            layout(&data.values, dim, other, device)?,
+            "raw inputs".into(),
+        )),
+    }
 }
 
 /// The maps as CSV: `id,label,code_x,code_y[,input_x,input_y]`.
@@ -205,7 +235,12 @@ fn draw_panels(
     let root = BitMapBackend::new(path, (700 * panels.len() as u32, 720)).into_drawing_area();
     root.fill(&WHITE)?;
     for (area, layout) in root.split_evenly((1, panels.len())).iter().zip(&panels) {
-        let title = format!("{} of the {}", map.method, layout.of);
+        let method = if layout.of.ends_with("(PCA)") {
+            "PCA"
+        } else {
+            &map.method
+        };
+        let title = format!("{method} of the {}", layout.of.trim_end_matches(" (PCA)"));
         draw_panel(area, layout, map, &title)?;
     }
     root.present()?;

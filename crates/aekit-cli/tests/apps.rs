@@ -1,0 +1,480 @@
+//! End-to-end tests of the applications of a trained run (`encode`, `decode`, `latent-map`,
+//! `cluster`, `sample`, `interpolate`, `manifold`, `eval --noise`, `denoise`,
+//! `activations`, `report`): each runs the real binary on a small model trained on the
+//! built-in shapes, checks what lands on disk, and that bad input is one clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn aekit(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("the aekit binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// An error is one clear line naming `needle`: no panic, no backtrace.
+fn clean_error(output: Output, needle: &str) {
+    let err = text(&output.stderr);
+    assert!(!output.status.success(), "expected a failure: {err}");
+    assert!(!err.contains("panicked"), "not a clean error: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    assert!(
+        line.contains(needle),
+        "`{line}` does not mention `{needle}`"
+    );
+}
+
+/// Two runs trained once for all tests: a dense autoencoder with an 8-value code and a VAE
+/// with a 2-D code, on 16x16 shapes.
+struct Runs {
+    dir: tempfile::TempDir,
+}
+
+impl Runs {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = "[data]\nkind = \"shapes\"\nsamples = 800\nsize = 16\nvalidation = \"test\"\n";
+        let train = "[train]\nepochs = 4\nbatch_size = 32\nlearning_rate = 2e-3\n";
+        for (name, model) in [
+            ("dense", "kind = \"dense\"\nhidden = [64]\ncode = 8"),
+            (
+                "vae",
+                "kind = \"vae\"\nhidden = [64]\nlatent = 2\nwarmup_epochs = 2",
+            ),
+        ] {
+            let config = dir.path().join(format!("{name}.toml"));
+            std::fs::write(
+                &config,
+                format!("name = \"{name}\"\n{data}[model]\n{model}\n{train}"),
+            )
+            .unwrap();
+            ok(aekit(
+                dir.path(),
+                &["train", config.to_str().unwrap(), "--quiet"],
+            ));
+        }
+        Runs { dir }
+    })
+}
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn run_path(name: &str) -> String {
+    runs().path().join("runs").join(name).display().to_string()
+}
+
+#[test]
+fn encode_and_decode_round_trip_through_npy_and_csv() {
+    let tmp = scratch();
+    let dense = run_path("dense");
+    let out = ok(aekit(
+        tmp.path(),
+        &["encode", &dense, "--input", "shapes", "--out", "codes.npy"],
+    ));
+    assert!(out.contains("codes of 8 values"), "{out}");
+    let bytes = std::fs::read(tmp.path().join("codes.npy")).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"), "a real .npy file");
+    let index = std::fs::read_to_string(tmp.path().join("codes.index.csv")).unwrap();
+    assert!(index.starts_with("id,label,class,path\n0,"), "{index}");
+    // Train then test split of shapes at size 16 (1000 + 200 samples).
+    assert_eq!(index.lines().count(), 1 + 1200, "one index row per code");
+    ok(aekit(
+        tmp.path(),
+        &[
+            "encode",
+            &dense,
+            "--input",
+            "shapes",
+            "--split",
+            "test",
+            "--out",
+            "codes.csv",
+        ],
+    ));
+    let csv = std::fs::read_to_string(tmp.path().join("codes.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",z7"), "{csv}");
+    assert_eq!(csv.lines().count(), 201);
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["encode", &dense, "--input", "shapes", "--out", "codes.csv"],
+        ),
+        "already exists",
+    );
+    for (codes, out) in [("codes.npy", "grid.png"), ("codes.csv", "decoded")] {
+        ok(aekit(
+            tmp.path(),
+            &["decode", &dense, "--codes", codes, "--out", out],
+        ));
+    }
+    assert!(image::open(tmp.path().join("grid.png")).unwrap().width() > 100);
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("decoded"))
+            .unwrap()
+            .count(),
+        200
+    );
+    // Codes of the wrong width, and files that are not codes.
+    let vae = run_path("vae");
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["decode", &vae, "--codes", "codes.npy", "--out", "v.png"],
+        ),
+        "codes of 8 values, but the model's code has 2",
+    );
+    std::fs::write(tmp.path().join("table.csv"), "a,b\n1,2\n").unwrap();
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["decode", &dense, "--codes", "table.csv", "--out", "t.png"],
+        ),
+        "not a codes file",
+    );
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["encode", &dense, "--input", "shapes", "--out", "codes.txt"],
+        ),
+        ".npy or .csv",
+    );
+}
+
+#[test]
+fn latent_maps_and_clusters_of_the_codes() {
+    let tmp = scratch();
+    let dense = run_path("dense");
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "latent-map",
+            &dense,
+            "--method",
+            "tsne",
+            "--perplexity",
+            "10",
+            "--out",
+            "map.png",
+        ],
+    ));
+    assert!(out.contains("t-SNE of 200 codes"), "{out}");
+    let map = image::open(tmp.path().join("map.png")).unwrap();
+    assert_eq!(map.width(), 1400, "codes' and inputs' maps side by side");
+    let csv = std::fs::read_to_string(tmp.path().join("map.csv")).unwrap();
+    assert!(
+        csv.starts_with("id,label,code_x,code_y,input_x,input_y\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 201);
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["latent-map", &dense, "--method", "none", "--out", "n.png"],
+        ),
+        "needs a 2-D code",
+    );
+    ok(aekit(
+        tmp.path(),
+        &[
+            "latent-map",
+            &run_path("vae"),
+            "--method",
+            "none",
+            "--out",
+            "vae.png",
+        ],
+    ));
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "cluster", &dense, "--k", "4", "--on-map", "pca", "--json", "c.json",
+        ],
+    ));
+    assert!(out.contains("NMI") && out.contains("raw inputs"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("c.json")).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "codes, their map, raw inputs");
+    for row in rows {
+        let nmi = row["nmi"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&nmi), "{row}");
+    }
+    clean_error(aekit(tmp.path(), &["cluster", &dense, "--k", "1"]), "--k");
+}
+
+#[test]
+fn generation_from_a_vae_and_from_a_fitted_gaussian() {
+    let tmp = scratch();
+    let vae = run_path("vae");
+    let out = ok(aekit(
+        tmp.path(),
+        &["sample", &vae, "--n", "16", "--out", "s.png"],
+    ));
+    assert!(out.contains("prior"), "{out}");
+    let out = ok(aekit(
+        tmp.path(),
+        &["sample", &run_path("dense"), "--n", "16", "--out", "d.png"],
+    ));
+    assert!(
+        out.contains("fitted"),
+        "a non-VAE says where its codes come from: {out}"
+    );
+    ok(aekit(
+        tmp.path(),
+        &[
+            "interpolate",
+            &vae,
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--steps",
+            "6",
+            "--spherical",
+            "--out",
+            "i.png",
+        ],
+    ));
+    let strip = image::open(tmp.path().join("i.png")).unwrap();
+    assert!(strip.width() > 5 * strip.height(), "one row of six images");
+    ok(aekit(
+        tmp.path(),
+        &["manifold", &vae, "--grid", "5", "--out", "m.png"],
+    ));
+    let grid = image::open(tmp.path().join("m.png")).unwrap();
+    assert_eq!(grid.width(), grid.height(), "a square grid");
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["manifold", &vae, "--dims", "0,5", "--out", "m2.png"],
+        ),
+        "--dims 0,5",
+    );
+    clean_error(
+        aekit(
+            tmp.path(),
+            &[
+                "interpolate",
+                &vae,
+                "--from",
+                "0",
+                "--to",
+                "99999",
+                "--out",
+                "x.png",
+            ],
+        ),
+        "past the end",
+    );
+    clean_error(
+        aekit(tmp.path(), &["sample", &vae, "--out", "s.png"]),
+        "already exists",
+    );
+}
+
+/// A folder of `count` grey PNGs of `size` x `size`.
+fn image_folder(dir: &Path, count: usize, size: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let image = image::GrayImage::from_fn(size, size, |x, y| {
+            image::Luma([if (x + y + i as u32).is_multiple_of(5) { 255 } else { 0 }])
+        });
+        image.save(dir.join(format!("img-{i}.png"))).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn denoising_reports_psnr_and_ssim_and_writes_files() {
+    let tmp = scratch();
+    let dense = run_path("dense");
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "eval",
+            &dense,
+            "--noise",
+            "gaussian:0.5",
+            "--seed",
+            "3",
+            "--picture",
+            "n.png",
+        ],
+    ));
+    assert!(
+        out.contains("PSNR noisy") && out.contains("SSIM noisy"),
+        "{out}"
+    );
+    let eval: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(runs().path().join("runs/dense/eval.json")).unwrap(),
+    )
+    .unwrap();
+    let noise = &eval["noise"];
+    assert!(noise["denoised_psnr"].as_f64().unwrap() > noise["noisy_psnr"].as_f64().unwrap());
+    assert!(noise["noisy_ssim"].as_f64().unwrap() < 1.0);
+    clean_error(
+        aekit(tmp.path(), &["eval", &dense, "--noise", "blur:2"]),
+        "unknown noise",
+    );
+
+    let noisy = image_folder(&tmp.path().join("noisy"), 3, 16);
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "denoise",
+            &dense,
+            "--input",
+            noisy.to_str().unwrap(),
+            "--out",
+            "clean",
+        ],
+    ));
+    assert!(out.contains("3 denoised images"), "{out}");
+    assert!(tmp.path().join("clean/img-0.png").is_file());
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["denoise", &dense, "--input", "noisy", "--out", "clean"],
+        ),
+        "already exists",
+    );
+    let big = image_folder(&tmp.path().join("big"), 2, 20);
+    clean_error(
+        aekit(
+            tmp.path(),
+            &[
+                "denoise",
+                &dense,
+                "--input",
+                big.to_str().unwrap(),
+                "--out",
+                "b",
+            ],
+        ),
+        "--resize",
+    );
+    ok(aekit(
+        tmp.path(),
+        &[
+            "denoise", &dense, "--input", "big", "--out", "b", "--resize",
+        ],
+    ));
+    std::fs::create_dir_all(tmp.path().join("empty")).unwrap();
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["denoise", &dense, "--input", "empty", "--out", "e"],
+        ),
+        "no images",
+    );
+}
+
+#[test]
+fn activations_and_the_report() {
+    let tmp = scratch();
+    let dense = run_path("dense");
+    let out = ok(aekit(
+        tmp.path(),
+        &["activations", &dense, "--count", "12", "--out", "a.png"],
+    ));
+    assert!(
+        out.contains("12 inputs, 8 code units") && out.contains("active"),
+        "{out}"
+    );
+    assert_eq!(
+        image::open(tmp.path().join("a.png")).unwrap().width(),
+        12 * 28
+    );
+    for run in ["dense", "vae"] {
+        let page = format!("{run}.html");
+        ok(aekit(
+            tmp.path(),
+            &["report", &run_path(run), "--out", &page],
+        ));
+        let html = std::fs::read_to_string(tmp.path().join(&page)).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://") && !html.contains("<script")
+        );
+        let pictures = html.matches("src=\"data:image/png;base64,").count();
+        assert!(
+            pictures >= if run == "vae" { 5 } else { 3 },
+            "{run}: {pictures} pictures"
+        );
+    }
+    check_in_chromium(&tmp.path().join("vae.html"));
+}
+
+/// Loads the page in headless Chromium (Debian's `chromium`; installed by `.ci/run`): it
+/// must load with no console errors, and the screenshot must show more than a blank page.
+fn check_in_chromium(page: &Path) {
+    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but chromium is not installed"
+        );
+        eprintln!("note: chromium not found; the report's page check is skipped");
+        return;
+    };
+    let shot = page.with_extension("png");
+    let output = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,2400",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", page.display()),
+        ])
+        .output()
+        .unwrap();
+    let log = text(&output.stderr);
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("CONSOLE") || l.contains("Uncaught")),
+        "console messages: {log}"
+    );
+    let image = image::open(&shot).unwrap().to_luma8();
+    let dark = image.pixels().filter(|p| p.0[0] < 128).count();
+    assert!(
+        dark > 10_000,
+        "the screenshot shows pictures ({dark} dark pixels)"
+    );
+}
