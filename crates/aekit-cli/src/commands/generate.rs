@@ -182,7 +182,7 @@ pub struct ManifoldArgs {
     #[arg(long, default_value_t = 20)]
     grid: usize,
     /// Two code dimensions to span (e.g. `0,1`); the others stay at the distribution's mean.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',')]
     dims: Option<Vec<usize>>,
     /// The PNG to write.
     #[arg(long)]
@@ -200,7 +200,10 @@ pub fn manifold(args: ManifoldArgs) -> anyhow::Result<()> {
     check_images(&model, "`manifold`")?;
     let (source, gaussian) = distribution(&model)?;
     let (plane, codes) = match (&args.dims, model.code_len()) {
-        (Some(dims), _) => (Plane::Dimensions(dims[0], dims[1]), None),
+        (Some(dims), _) => match dims[..] {
+            [i, j] => (Plane::Dimensions(i, j), None),
+            _ => anyhow::bail!("--dims takes two code dimensions, e.g. `--dims 0,1`"),
+        },
         (None, 2) => (Plane::Dimensions(0, 1), None),
         (None, _) => {
             let data = model.validation_data()?.take(10_000);
