@@ -15,6 +15,16 @@ import argparse, json, os, subprocess, sys, tempfile, time, datetime, platform
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("run")
@@ -56,13 +66,12 @@ def main():
         s = float(subprocess.run([sk_python, "-c", code], check=True, capture_output=True,
                                  text=True, env=env).stdout.strip().splitlines()[-1])
         rows.append((init, s))
-    import importlib
     version = subprocess.run([sk_python, "-c", "import sklearn; print(sklearn.__version__)"],
                              capture_output=True, text=True).stdout.strip()
     lines = [
         "t-SNE of a run's codes: aekit latent-map vs scikit-learn TSNE (Barnes-Hut)",
         "command: " + " ".join(sys.argv),
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; "
         f"threads {a.threads}; scikit-learn {version}",
         f"date: {datetime.date.today()} (UTC)",
         "",

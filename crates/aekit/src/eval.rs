@@ -354,16 +354,14 @@ pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport
     Ok(report)
 }
 
-/// What the training loss is called in reports.
-fn loss_name(config: &crate::config::RunConfig) -> String {
+/// What the training loss is called in reports and plots: a VAE's is its negative ELBO.
+pub fn loss_name(config: &crate::config::RunConfig) -> String {
     match &config.model {
-        crate::models::ModelConfig::Vae(_) => {
-            format!(
-                "negative ELBO, nats per sample ({} likelihood)",
-                config.train.loss.name()
-            )
-        }
-        _ => config.train.loss.name().to_string(),
+        crate::models::ModelConfig::Vae(_) => format!(
+            "negative ELBO, nats per sample ({} likelihood)",
+            config.train.loss.name()
+        ),
+        _ => format!("{} loss", config.train.loss.name()),
     }
 }
 

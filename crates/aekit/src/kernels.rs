@@ -29,7 +29,7 @@ pub mod conv;
 mod flex_tensor;
 pub mod gemm_conv;
 pub mod linear;
-mod matmul;
+pub(crate) mod matmul;
 pub mod pool;
 pub mod upsample;
 

@@ -55,7 +55,7 @@ fn draw_loss_curves(
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let last_epoch = history.last().map_or(1, |r| r.epoch).max(2);
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{loss_name} loss per epoch"), ("sans-serif", 22))
+        .caption(format!("{loss_name} per epoch"), ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)

@@ -69,7 +69,7 @@ pub fn build(model: &TrainedModel, options: &ReportOptions, scratch: &Path) -> R
     page.preformatted(&format!(
         "samples  {}\nloss     {loss:.6} ({})\nMSE      {:.6} per value\nBCE      {:.6} per value\nPSNR     {:.2} dB",
         metrics.samples,
-        model.config().train.loss.name(),
+        eval::loss_name(model.config()),
         metrics.mse,
         metrics.bce,
         metrics.psnr

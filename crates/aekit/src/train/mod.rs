@@ -495,7 +495,11 @@ fn run_epochs(
         }
         checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
         run.write_history(&state.history)?;
-        plots::loss_curves(&run.loss_plot_path(), &state.history, tc.loss.name())?;
+        plots::loss_curves(
+            &run.loss_plot_path(),
+            &state.history,
+            &eval::loss_name(config),
+        )?;
         if let (Some(hook), Some(row)) = (on_epoch_end, state.history.last()) {
             hook(row);
         }
