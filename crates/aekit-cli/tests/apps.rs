@@ -482,3 +482,65 @@ fn check_in_chromium(page: &Path) {
         "the screenshot shows pictures ({dark} dark pixels)"
     );
 }
+
+#[test]
+fn image_applications_refuse_a_table_model_and_final_weights_can_be_chosen() {
+    let tmp = scratch();
+    // A table with two correlated features and a label column.
+    let mut table = String::from("a,b,c,label\n");
+    for i in 0..200 {
+        let x = (i as f32 * 0.37).sin();
+        table.push_str(&format!("{x},{},{},{}\n", 0.5 * x, x * x, i % 2));
+    }
+    std::fs::write(tmp.path().join("table.csv"), table).unwrap();
+    std::fs::write(
+        tmp.path().join("t.toml"),
+        "name = \"t\"\n[data]\nkind = \"csv\"\npath = \"table.csv\"\nlabel_column = \"label\"\n\
+         validation = 0.2\n[model]\nkind = \"dense\"\ncode = 2\noutput_activation = \"linear\"\n\
+         [train]\nepochs = 2\nbatch_size = 20\nloss = \"mse\"\n",
+    )
+    .unwrap();
+    ok(aekit(tmp.path(), &["train", "t.toml", "--quiet"]));
+    clean_error(
+        aekit(tmp.path(), &["sample", "runs/t", "--out", "s.png"]),
+        "table rows",
+    );
+    clean_error(
+        aekit(tmp.path(), &["manifold", "runs/t", "--out", "m.png"]),
+        "table rows",
+    );
+    ok(aekit(
+        tmp.path(),
+        &["encode", "runs/t", "--input", "table.csv", "--out", "c.csv"],
+    ));
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "decode",
+            "runs/t",
+            "--codes",
+            "c.csv",
+            "--out",
+            "rows.csv",
+            "--weights",
+            "final",
+        ],
+    ));
+    assert!(out.contains("200 decoded rows"), "{out}");
+    clean_error(
+        aekit(
+            tmp.path(),
+            &[
+                "decode",
+                "runs/t",
+                "--codes",
+                "c.csv",
+                "--out",
+                "grid.png",
+                "--weights",
+                "newest",
+            ],
+        ),
+        "expected `best` or `final`",
+    );
+}

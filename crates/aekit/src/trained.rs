@@ -179,18 +179,23 @@ impl TrainedModel {
     /// The samples at `path` prepared for this model: the test split when the source has
     /// one. Images of another size are refused unless `resize`.
     pub fn load_data(&self, path: &Path, resize: bool) -> Result<Dataset> {
-        self.load_split(
-            path,
-            &data::config::ModelInput {
-                resize,
-                ..Default::default()
-            },
-        )
+        self.load_split(path, data::config::Split::Test, resize)
     }
 
-    /// The samples at `path` prepared for this model, the split `input` names.
-    pub fn load_split(&self, path: &Path, input: &data::config::ModelInput) -> Result<Dataset> {
-        let data = data::config::load_split_for_model(path, self.meta.sample_shape, input)?;
+    /// The samples at `path` prepared for this model, the split `split` names, read with the
+    /// run's own settings for tables (its label column is not a feature).
+    pub fn load_split(
+        &self,
+        path: &Path,
+        split: data::config::Split,
+        resize: bool,
+    ) -> Result<Dataset> {
+        let input = data::config::ModelInput {
+            resize,
+            split,
+            ..data::config::ModelInput::for_run(&self.config.data)
+        };
+        let data = data::config::load_split_for_model(path, self.meta.sample_shape, &input)?;
         if data.is_empty() {
             return Err(Error::data(path, "holds no samples"));
         }

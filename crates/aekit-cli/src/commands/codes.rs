@@ -2,7 +2,7 @@
 
 use super::RunArgs;
 use aekit::apps::{self, codes};
-use aekit::data::config::{ModelInput, Split};
+use aekit::data::config::Split;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -37,12 +37,7 @@ pub fn encode(args: EncodeArgs) -> anyhow::Result<()> {
     apps::check_extension(&args.out, &["npy", "csv"])?;
     apps::check_output(&args.out, args.force)?;
     let model = args.run.open()?;
-    let input = ModelInput {
-        resize: args.resize,
-        split: args.split,
-        ..Default::default()
-    };
-    let data = model.load_split(&args.input, &input)?;
+    let data = model.load_split(&args.input, args.split, args.resize)?;
     let bar = super::spinner(&format!("encoding {} samples", data.len()));
     let started = Instant::now();
     let codes = codes::encode_dataset(&model, &data)?;

@@ -472,7 +472,7 @@ pub fn load_for_model(
         &ModelInput {
             strict,
             resize,
-            split: Split::Test,
+            ..ModelInput::default()
         },
     )
 }
@@ -503,7 +503,7 @@ impl std::str::FromStr for Split {
 }
 
 /// How data is read for a trained model.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ModelInput {
     /// Non-image files in an image folder are errors.
     pub strict: bool,
@@ -511,6 +511,34 @@ pub struct ModelInput {
     pub resize: bool,
     /// Which split.
     pub split: Split,
+    /// CSV: the run's label column, left out of the features when a file has it (a file
+    /// without it is read as features only).
+    pub label_column: Option<String>,
+    /// CSV: whether the first row names the columns (`None`: yes, the default).
+    pub has_header: Option<bool>,
+}
+
+impl ModelInput {
+    /// The table settings of a run's `[data]` table, so that files like the training data
+    /// are read the same way.
+    pub fn for_run(data: &DataConfig) -> Self {
+        Self {
+            strict: data.strict,
+            label_column: data.label_column.clone(),
+            has_header: Some(data.has_header),
+            ..Self::default()
+        }
+    }
+}
+
+/// Whether the header of the CSV file at `path` names `column`.
+fn csv_header_has(path: &Path, column: &str) -> bool {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return false;
+    };
+    reader
+        .headers()
+        .is_ok_and(|h| h.iter().any(|name| name.trim() == column))
 }
 
 /// [`load_for_model`] with the split chosen.
@@ -523,6 +551,7 @@ pub fn load_split_for_model(
         strict,
         resize,
         split,
+        ..
     } = *input;
     let kind = detect_kind(path)?;
     let dataset = match kind {
@@ -569,6 +598,22 @@ pub fn load_split_for_model(
                     other => other,
                 })?
             }
+        }
+        DataKind::Csv => {
+            let has_header = input.has_header.unwrap_or(true);
+            let label_column = input
+                .label_column
+                .clone()
+                .filter(|column| has_header && csv_header_has(path, column));
+            let config = DataConfig {
+                path: Some(path.to_path_buf()),
+                kind: DataKind::Csv,
+                label_column,
+                has_header,
+                ..DataConfig::default()
+            };
+            let (_, train, test) = load_source(&config)?;
+            pick_split(train, test, split)
         }
         _ => {
             let (train, test) = load_dataset_path(path, strict)?;
