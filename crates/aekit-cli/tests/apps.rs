@@ -544,3 +544,102 @@ fn image_applications_refuse_a_table_model_and_final_weights_can_be_chosen() {
         "expected `best` or `final`",
     );
 }
+
+/// The generated mixed-scale table (30 features on scales 1 to 10^4, a label column) and a
+/// run of `configs/table.toml` on it, with `extra` overrides.
+fn table_run(dir: &Path, name: &str, extra: &[&str]) -> String {
+    if !dir.join("table.csv").exists() {
+        ok(aekit(
+            dir,
+            &["data", "make-table", "--out", "table.csv", "--rows", "1000"],
+        ));
+    }
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/table.toml");
+    let name_arg = format!("name={name}");
+    let mut args = vec![
+        "train",
+        config.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "data.path=table.csv",
+        "--set",
+        &name_arg,
+    ];
+    for e in extra {
+        args.extend(["--set", e]);
+    }
+    ok(aekit(dir, &args));
+    format!("runs/{name}")
+}
+
+fn r_squared(eval_output: &str) -> f64 {
+    let line = eval_output
+        .lines()
+        .find(|l| l.starts_with("R^2:"))
+        .unwrap_or_else(|| panic!("no R^2 line: {eval_output}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn tables_are_second_class_no_more_scaling_label_column_and_table_metrics() {
+    let tmp = scratch();
+    let scaled = table_run(tmp.path(), "scaled", &[]);
+    assert!(
+        tmp.path().join("runs/scaled/scaler.json").is_file(),
+        "the scaling is stored in the run"
+    );
+    // The very file the model was trained on: its label column is not a feature.
+    let out = ok(aekit(tmp.path(), &["eval", &scaled, "--data", "table.csv"]));
+    assert!(
+        out.contains("MAE:") && out.contains("original units"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("BCE:") && !out.contains("PSNR:"),
+        "no metrics for [0, 1] data: {out}"
+    );
+    let standardised = r_squared(&out);
+    let raw = table_run(tmp.path(), "raw", &["data.scale=\"none\""]);
+    let unscaled = r_squared(&ok(aekit(
+        tmp.path(),
+        &["eval", &raw, "--data", "table.csv"],
+    )));
+    assert!(
+        standardised > 0.95 && unscaled < 0.5,
+        "standardised R^2 {standardised} vs unscaled {unscaled}"
+    );
+    // Decoded rows come back in the table's own units.
+    ok(aekit(
+        tmp.path(),
+        &["encode", &scaled, "--input", "table.csv", "--out", "c.csv"],
+    ));
+    ok(aekit(
+        tmp.path(),
+        &["decode", &scaled, "--codes", "c.csv", "--out", "rows.csv"],
+    ));
+    let rows = std::fs::read_to_string(tmp.path().join("rows.csv")).unwrap();
+    let first: Vec<f64> = rows
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        first[4].abs() > 100.0,
+        "column 4 is on a scale of 10^4: {first:?}"
+    );
+    clean_error(aekit(tmp.path(), &["train", "t.toml"]), "t.toml");
+}
+
+#[test]
+fn scaling_images_is_a_clear_error() {
+    let tmp = scratch();
+    std::fs::write(
+        tmp.path().join("img.toml"),
+        "name = \"img\"\n[data]\nkind = \"shapes\"\nsamples = 100\nsize = 12\nscale = \"standard\"\n\
+         [model]\nkind = \"dense\"\ncode = 4\n",
+    )
+    .unwrap();
+    clean_error(aekit(tmp.path(), &["train", "img.toml"]), "data.scale");
+}

@@ -489,6 +489,18 @@ fn every_shipped_config_trains() {
                     "data.samples=500".into(),
                 ]);
             }
+        } else if text.contains("kind = \"csv\"") {
+            // Table configs train on the generated table with known structure.
+            let table = tmp.path().join("table.csv");
+            if !table.exists() {
+                let table_arg = table.to_str().unwrap();
+                let made = aekit(
+                    tmp.path(),
+                    &["data", "make-table", "--out", table_arg, "--rows", "300"],
+                );
+                assert!(made.status.success(), "{}", stderr(&made));
+            }
+            args.extend(["--set".into(), format!("data.path={}", table.display())]);
         } else {
             args.extend(["--set".into(), "data.samples=500".into()]);
         }

@@ -109,12 +109,60 @@ pub struct EvalReport {
     /// For denoising models: how much cleaner the reconstructions of corrupted inputs are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denoising: Option<DenoisingReport>,
+    /// For table rows: reconstruction error in the data's original units (the metrics that
+    /// mean something for unbounded values; BCE and PSNR assume values in [0, 1]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableMetrics>,
     /// With `--noise`: PSNR and SSIM of noisy inputs and their reconstructions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<crate::apps::denoise::NoiseReport>,
     /// For VAEs with `--iw-samples k`: the importance-weighted estimate of `-log p(x)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iw_nll: Option<ImportanceWeightedNll>,
+}
+
+/// Reconstruction error of table rows, in the original units of the data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TableMetrics {
+    /// Mean squared error per value.
+    pub mse: f64,
+    /// Mean absolute error per value.
+    pub mae: f64,
+    /// Coefficient of determination over all values: `1 - SSE / SST`, with each column's
+    /// mean as the reference (the fraction of variance the reconstructions explain).
+    pub r2: f64,
+}
+
+/// [`TableMetrics`] of the model's reconstructions of `data` (model-space rows, scaled as
+/// the run scales its data), both mapped back to the original units first.
+pub fn table_metrics(model: &TrainedModel, data: &Dataset) -> Result<TableMetrics> {
+    let mut clean = data.values.clone();
+    let mut outputs = model.reconstruct(&data.values)?;
+    if let Some(scaler) = model.scaler() {
+        scaler.invert(&mut clean);
+        scaler.invert(&mut outputs);
+    }
+    let width = data.shape.len().max(1);
+    let rows = (clean.len() / width).max(1) as f64;
+    let mut means = vec![0.0f64; width];
+    for row in clean.chunks(width) {
+        for (m, &v) in means.iter_mut().zip(row) {
+            *m += f64::from(v) / rows;
+        }
+    }
+    let (mut sse, mut sae, mut sst) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, (&x, &y)) in clean.iter().zip(&outputs).enumerate() {
+        let d = f64::from(x) - f64::from(y);
+        sse += d * d;
+        sae += d.abs();
+        sst += (f64::from(x) - means[i % width]).powi(2);
+    }
+    let count = clean.len().max(1) as f64;
+    Ok(TableMetrics {
+        mse: sse / count,
+        mae: sae / count,
+        r2: if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN },
+    })
 }
 
 /// The importance-weighted estimate of the negative log-likelihood (nats per sample).
@@ -232,13 +280,24 @@ impl std::fmt::Display for EvalReport {
         writeln!(f, "data:     {} ({} samples)", self.data, m.samples)?;
         writeln!(f, "weights:  {}", self.weights)?;
         writeln!(f, "loss:     {:.6} ({})", self.loss, self.loss_name)?;
-        writeln!(
-            f,
-            "MSE:      {:.6} per value, {:.4} per sample",
-            m.mse, m.squared_error_per_sample
-        )?;
-        writeln!(f, "BCE:      {:.6} per value", m.bce)?;
-        write!(f, "PSNR:     {:.2} dB", m.psnr)?;
+        if let Some(t) = &self.table {
+            writeln!(f, "MSE:      {:.6} per value (original units)", t.mse)?;
+            writeln!(f, "MAE:      {:.6} per value (original units)", t.mae)?;
+            write!(
+                f,
+                "R^2:      {:.4} (variance explained; BCE and PSNR are left out: they assume \
+                 values in [0, 1])",
+                t.r2
+            )?;
+        } else {
+            writeln!(
+                f,
+                "MSE:      {:.6} per value, {:.4} per sample",
+                m.mse, m.squared_error_per_sample
+            )?;
+            writeln!(f, "BCE:      {:.6} per value", m.bce)?;
+            write!(f, "PSNR:     {:.2} dB", m.psnr)?;
+        }
         let c = &self.code;
         write!(
             f,
@@ -338,6 +397,11 @@ pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport
         loss_name: loss_name(config),
         loss: trained.validation_loss(&data),
         metrics,
+        table: if data.shape.is_image() {
+            None
+        } else {
+            Some(table_metrics(&trained, &data)?)
+        },
         code: code_stats(model, &data, plain, 1000),
         denoising: config
             .model

@@ -7,6 +7,7 @@
 //!   model.json           what is needed to rebuild the model (sample shape, family)
 //!   model.bpk            the final weights (Burn's burnpack format)
 //!   model-best.bpk       the weights of the epoch with the lowest validation loss
+//!   scaler.json          the table scaling fitted on the training rows (`[data] scale`)
 //!   checkpoints/latest   the name of the newest checkpoint folder
 //!   checkpoints/epoch-0007/{model.bpk,optimizer.bpk,state.json}
 //!   history.csv          one row per epoch
@@ -225,6 +226,28 @@ impl RunDir {
             WeightsChoice::Best if self.best_model_path().is_file() => self.best_model_path(),
             _ => self.model_path(),
         }
+    }
+    /// `scaler.json`, the fitted table scaling, when the run scales its data.
+    pub fn scaler_path(&self) -> PathBuf {
+        self.path.join("scaler.json")
+    }
+    /// The run's fitted table scaling: `None` when its config scales nothing; an error when
+    /// the config asks for scaling and the file is missing or unreadable.
+    pub fn load_scaler(
+        &self,
+        config: &RunConfig,
+    ) -> Result<Option<crate::data::scaling::FeatureScaler>> {
+        if config.data.scale == crate::data::scaling::Scale::None {
+            return Ok(None);
+        }
+        let path = self.scaler_path();
+        if !path.is_file() {
+            return Err(Error::run(
+                &self.path,
+                "the files disagree: config.toml scales the data (data.scale), but scaler.json                  is missing",
+            ));
+        }
+        read_json(&path).map(Some)
     }
     /// `model.json`.
     pub fn model_meta_path(&self) -> PathBuf {

@@ -4,6 +4,7 @@
 //! applications, and later an HTTP server and Python bindings all call the same thing.
 
 use crate::config::RunConfig;
+use crate::data::scaling::{FeatureScaler, Scale};
 use crate::data::{self, Dataset, SampleShape};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
@@ -28,6 +29,9 @@ pub struct InputTransform {
     pub pixel_scale: f32,
     /// Training images were binarised (each pixel redrawn from Bernoulli(value)).
     pub binarized: bool,
+    /// Tables: the per-column scaling fitted on the training rows (applied to every input,
+    /// inverted on outputs written in original units).
+    pub scaling: Option<FeatureScaler>,
 }
 
 impl std::fmt::Display for InputTransform {
@@ -48,7 +52,12 @@ impl std::fmt::Display for InputTransform {
             }
             Ok(())
         } else {
-            write!(f, "table rows of {} features, unscaled", self.shape.width)
+            let scaling = match self.scaling.as_ref().map(|s| s.kind) {
+                Some(Scale::Standard) => "each column standardised (training rows' mean and std)",
+                Some(Scale::Minmax) => "each column min-max scaled to [0, 1] (training rows)",
+                _ => "unscaled",
+            };
+            write!(f, "table rows of {} features, {scaling}", self.shape.width)
         }
     }
 }
@@ -63,6 +72,7 @@ pub struct TrainedModel {
     device: Device,
     weights: PathBuf,
     code_len: usize,
+    scaler: Option<FeatureScaler>,
 }
 
 impl TrainedModel {
@@ -72,7 +82,10 @@ impl TrainedModel {
         let device = device::plain_device(choice)?;
         let (config, meta, model) = run.load_model(&device, weights)?;
         let weights = run.weights_path(weights);
-        Self::from_parts(run, config, meta, model, device, weights)
+        let scaler = run.load_scaler(&config)?;
+        let mut trained = Self::from_parts(run, config, meta, model, device, weights)?;
+        trained.scaler = scaler;
+        Ok(trained)
     }
 
     /// Wraps a model already built (tests, a model still in memory after training).
@@ -94,6 +107,7 @@ impl TrainedModel {
             device,
             weights,
             code_len,
+            scaler: None,
         })
     }
 
@@ -168,7 +182,13 @@ impl TrainedModel {
             is_image: self.meta.sample_shape.is_image(),
             pixel_scale: 1.0 / 255.0,
             binarized: self.config.data.binarize == data::Binarize::Dynamic,
+            scaling: self.scaler.clone(),
         }
+    }
+
+    /// The run's table scaling, when it scales its data.
+    pub fn scaler(&self) -> Option<&FeatureScaler> {
+        self.scaler.as_ref()
     }
 
     /// The run's own validation samples.
@@ -195,7 +215,10 @@ impl TrainedModel {
             split,
             ..data::config::ModelInput::for_run(&self.config.data)
         };
-        let data = data::config::load_split_for_model(path, self.meta.sample_shape, &input)?;
+        let mut data = data::config::load_split_for_model(path, self.meta.sample_shape, &input)?;
+        if let Some(scaler) = &self.scaler {
+            scaler.apply(&mut data.values);
+        }
         if data.is_empty() {
             return Err(Error::data(path, "holds no samples"));
         }

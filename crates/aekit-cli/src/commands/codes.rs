@@ -108,7 +108,11 @@ pub fn decode(args: DecodeArgs) -> anyhow::Result<()> {
         }
         Some("csv") => {
             apps::check_output(&args.out, args.force)?;
-            let outputs = model.decode(&values)?;
+            let mut outputs = model.decode(&values)?;
+            // Rows go out in the data's own units.
+            if let Some(scaler) = model.scaler() {
+                scaler.invert(&mut outputs);
+            }
             let mut text = (0..shape.len())
                 .map(|j| format!("x{j}"))
                 .collect::<Vec<_>>()

@@ -20,6 +20,34 @@ pub enum DataCommand {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Write a generated table with known structure (a few latent factors mixed into many
+    /// features, columns on scales from 1 to 10^4, a label column) as CSV.
+    #[command(
+        after_help = "Examples:\n  aekit data make-table --out data/table.csv                       # 2000 rows, 30 features, 5 factors\n  aekit data make-table --out t.csv --rows 500 --features 8 --factors 2 --same-scale"
+    )]
+    MakeTable {
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows.
+        #[arg(long, default_value_t = 2000)]
+        rows: usize,
+        /// Feature columns.
+        #[arg(long, default_value_t = 30)]
+        features: usize,
+        /// Latent factors (the table's rank before noise).
+        #[arg(long, default_value_t = 5)]
+        factors: usize,
+        /// Keep every column on the same scale.
+        #[arg(long)]
+        same_scale: bool,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Say what a path holds: kind, splits, counts, shape, value range, labels.
     #[command(
         after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/"
@@ -44,6 +72,35 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             for file in aekit::data::fetch::fetch(&name, &dir, base_url.as_deref())? {
                 println!("{}", file.display());
             }
+        }
+        DataCommand::MakeTable {
+            out,
+            rows,
+            features,
+            factors,
+            same_scale,
+            seed,
+            force,
+        } => {
+            aekit::apps::check_extension(&out, &["csv"])?;
+            aekit::apps::check_output(&out, force)?;
+            if rows == 0 || features == 0 || factors == 0 {
+                anyhow::bail!("--rows, --features and --factors must be at least 1");
+            }
+            let spec = aekit::data::generated::TableSpec {
+                rows,
+                features,
+                factors,
+                mixed_scales: !same_scale,
+                seed,
+                ..Default::default()
+            };
+            let text = aekit::data::generated::correlated_table(&spec);
+            aekit::run_dir::write_atomic(&out, text.as_bytes())?;
+            println!(
+                "wrote {} ({rows} rows, {features} features from {factors} factors, a label column)",
+                out.display()
+            );
         }
         DataCommand::Info { path, strict } => {
             println!("{}", aekit::data::info::describe(&path, strict)?);

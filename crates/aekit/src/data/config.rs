@@ -60,6 +60,10 @@ pub struct DataConfig {
     /// by a draw from Bernoulli(v) (and the validation split once, with a fixed seed), as in
     /// the VAE literature's "dynamically binarised MNIST". `none` (default): values as loaded.
     pub binarize: Binarize,
+    /// Tables: scale each column, fitted on the training rows: `none` (default), `standard`
+    /// (mean 0, standard deviation 1) or `minmax` (to [0, 1]). Stored in the run and applied
+    /// by every command that reads data for it.
+    pub scale: super::scaling::Scale,
 }
 
 /// Whether samples are binarised.
@@ -102,6 +106,7 @@ impl Default for DataConfig {
             samples: 6000,
             size: 28,
             binarize: Binarize::None,
+            scale: super::scaling::Scale::None,
         }
     }
 }
@@ -335,7 +340,37 @@ pub fn load_splits(config: &DataConfig) -> Result<DataSplits> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed ^ 0xB1_4A_21_5E);
         binarize_in_place(&mut valid.values, &mut rng);
     }
-    Ok(DataSplits { train, valid })
+    let scaler = scaler_for(config, &train)?;
+    let (mut train, mut valid) = (train, valid);
+    if let Some(scaler) = &scaler {
+        scaler.apply(&mut train.values);
+        scaler.apply(&mut valid.values);
+    }
+    Ok(DataSplits {
+        train,
+        valid,
+        scaler,
+    })
+}
+
+/// The scaler `data.scale` asks for, fitted on the training rows; an error for images.
+fn scaler_for(
+    config: &DataConfig,
+    train: &Dataset,
+) -> Result<Option<super::scaling::FeatureScaler>> {
+    if config.scale == super::scaling::Scale::None {
+        return Ok(None);
+    }
+    if train.shape.is_image() {
+        return Err(Error::config(
+            SOURCE,
+            format!(
+                "`data.scale` scales table columns, but {} holds images ({}); pixels are                  already scaled to [0, 1]",
+                train.name, train.shape
+            ),
+        ));
+    }
+    Ok(super::scaling::FeatureScaler::fit(train, config.scale))
 }
 
 /// Splits a seeded random `fraction` off `train`: returns `(train, valid)`.

@@ -7,9 +7,11 @@
 
 pub mod config;
 pub mod fetch;
+pub mod generated;
 pub mod idx;
 pub mod images;
 pub mod info;
+pub mod scaling;
 pub mod shapes;
 pub mod table;
 
@@ -176,6 +178,9 @@ pub struct DataSplits {
     pub train: Dataset,
     /// Validation samples (the source's test split, or a held-out fraction of training).
     pub valid: Dataset,
+    /// The feature scaling fitted on the training rows (`[data] scale`), already applied to
+    /// both splits.
+    pub scaler: Option<scaling::FeatureScaler>,
 }
 
 /// Loads the data a config describes and splits it into training and validation samples.

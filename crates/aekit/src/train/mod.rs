@@ -114,6 +114,9 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         class_names: splits.train.class_names.clone(),
     };
     run_dir::write_json(&run.model_meta_path(), &meta)?;
+    if let Some(scaler) = &splits.scaler {
+        run_dir::write_json(&run.scaler_path(), scaler)?;
+    }
     if !options.quiet {
         eprintln!(
             "training {} ({} model, {} parameters) on {} samples of {}, validating on {}; run directory {}",

@@ -1,0 +1,115 @@
+//! Generated tables with known structure, so that table examples and tests run anywhere:
+//! rows drawn from a low-rank Gaussian (a few latent factors mixed into many features, plus
+//! a little noise), optionally with columns on very different scales, and a label column
+//! (which half of the first factor a row lies in).
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+use std::fmt::Write as _;
+
+/// What [`correlated_table`] draws.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableSpec {
+    /// Rows.
+    pub rows: usize,
+    /// Feature columns.
+    pub features: usize,
+    /// Latent factors the features are mixed from (the table's rank, before noise).
+    pub factors: usize,
+    /// Standard deviation of the noise added to every feature (before column scaling).
+    pub noise: f64,
+    /// Column `j` is multiplied by `10^(j mod 5)` (scales from 1 to 10^4) and shifted by
+    /// `j`, as measured quantities in different units are.
+    pub mixed_scales: bool,
+    /// Seed of every draw.
+    pub seed: u64,
+}
+
+impl Default for TableSpec {
+    fn default() -> Self {
+        Self {
+            rows: 2000,
+            features: 30,
+            factors: 5,
+            noise: 0.05,
+            mixed_scales: true,
+            seed: 0,
+        }
+    }
+}
+
+/// The rows of a table drawn as `spec` says, row-major, and each row's label (0 or 1: the
+/// sign of its first factor).
+pub fn correlated_rows(spec: &TableSpec) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
+    let mixing: Vec<f64> = (0..spec.factors * spec.features)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    let noise = Normal::new(0.0, spec.noise.max(0.0)).expect("a valid spread");
+    let mut values = Vec::with_capacity(spec.rows * spec.features);
+    let mut labels = Vec::with_capacity(spec.rows);
+    for _ in 0..spec.rows {
+        let z: Vec<f64> = (0..spec.factors)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        labels.push(u32::from(z.first().is_some_and(|&v| v > 0.0)));
+        for j in 0..spec.features {
+            let signal: f64 = (0..spec.factors)
+                .map(|f| z[f] * mixing[f * spec.features + j])
+                .sum();
+            let value = signal + noise.sample(&mut rng);
+            let value = if spec.mixed_scales {
+                value * 10f64.powi((j % 5) as i32) + j as f64
+            } else {
+                value
+            };
+            values.push(value as f32);
+        }
+    }
+    (values, labels)
+}
+
+/// The table as CSV text: a header `f0,...,f{n-1},label`, then one row per line.
+pub fn correlated_table(spec: &TableSpec) -> String {
+    let (values, labels) = correlated_rows(spec);
+    let mut text: String = (0..spec.features)
+        .map(|j| format!("f{j},"))
+        .collect::<String>();
+    text.push_str("label\n");
+    for (row, label) in values.chunks(spec.features.max(1)).zip(labels) {
+        for v in row {
+            let _ = write!(text, "{v},");
+        }
+        let _ = writeln!(text, "{label}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_its_rank_its_scales_and_a_label() {
+        let spec = TableSpec {
+            rows: 400,
+            ..TableSpec::default()
+        };
+        let (values, labels) = correlated_rows(&spec);
+        assert_eq!(values.len(), 400 * 30);
+        assert!(labels.contains(&0) && labels.contains(&1));
+        let spread = |j: usize| {
+            let column: Vec<f32> = values.iter().skip(j).step_by(30).copied().collect();
+            let mean = column.iter().sum::<f32>() / column.len() as f32;
+            (column.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / column.len() as f32).sqrt()
+        };
+        assert!(
+            spread(4) > 1000.0 * spread(0),
+            "columns differ in scale by 10^4"
+        );
+        let text = correlated_table(&spec);
+        assert!(text.starts_with("f0,f1,"));
+        assert_eq!(text.lines().count(), 401);
+        assert_eq!(correlated_table(&spec), text, "seeded");
+    }
+}
