@@ -643,3 +643,82 @@ fn scaling_images_is_a_clear_error() {
     .unwrap();
     clean_error(aekit(tmp.path(), &["train", "img.toml"]), "data.scale");
 }
+
+#[test]
+fn reconstruct_count_is_what_is_drawn_and_folders_are_sampled_across_classes() {
+    let tmp = scratch();
+    let dense = run_path("dense");
+    let out = ok(aekit(
+        tmp.path(),
+        &[
+            "reconstruct",
+            &dense,
+            "--input",
+            "shapes",
+            "--count",
+            "25",
+            "--out",
+            "r.png",
+        ],
+    ));
+    assert!(out.contains("(25 originals"), "{out}");
+    let grid = image::open(tmp.path().join("r.png")).unwrap();
+    // 25 samples: three rows of originals, each above its reconstructions.
+    let tile = grid.width() / 10;
+    assert_eq!(
+        grid.height() / tile,
+        6,
+        "{}x{}",
+        grid.width(),
+        grid.height()
+    );
+    clean_error(
+        aekit(
+            tmp.path(),
+            &[
+                "reconstruct",
+                &dense,
+                "--input",
+                "shapes",
+                "--count",
+                "0",
+                "--out",
+                "z.png",
+            ],
+        ),
+        "--count",
+    );
+    // A folder of two classes, the first holding many more images than asked for.
+    for (class, count, value) in [("a", 12, 0u8), ("b", 12, 255u8)] {
+        let dir = tmp.path().join("classes").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..count {
+            image::GrayImage::from_pixel(16, 16, image::Luma([value]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    ok(aekit(
+        tmp.path(),
+        &[
+            "reconstruct",
+            &dense,
+            "--input",
+            "classes",
+            "--count",
+            "4",
+            "--out",
+            "c.png",
+        ],
+    ));
+    let picture = image::open(tmp.path().join("c.png")).unwrap().to_luma8();
+    // The originals' row holds white images (class b) as well as black ones (class a).
+    let tile = picture.width() / 4;
+    let centres: Vec<u8> = (0..4)
+        .map(|i| picture.get_pixel(i * tile + tile / 2, tile / 2).0[0])
+        .collect();
+    assert!(
+        centres.contains(&0) && centres.contains(&255),
+        "{centres:?}"
+    );
+}

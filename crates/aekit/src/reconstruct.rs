@@ -21,9 +21,16 @@ pub struct ReconstructOptions {
     pub weights: WeightsChoice,
     /// Where to compute.
     pub device: DeviceChoice,
+    /// Seed of the samples drawn (spread over the classes when the data has labels).
+    pub seed: u64,
 }
 
-/// Reconstructs up to `count` samples of `input` with the run's model and writes `out`.
+/// Originals per row of the picture.
+const PER_ROW: usize = 10;
+
+/// Reconstructs `count` samples of `input` (drawn at random with the seed, spread over the
+/// classes; all of them when there are fewer) with the run's model and writes `out`: rows
+/// of ten originals, each above its reconstructions.
 /// `out` is never overwritten unless `force` is set. Returns the number of samples drawn.
 pub fn reconstruct(
     run_path: &Path,
@@ -37,6 +44,7 @@ pub fn reconstruct(
         resize,
         weights,
         device: choice,
+        seed,
     } = *options;
     if out.exists() && !force {
         return Err(Error::data(
@@ -52,9 +60,20 @@ pub fn reconstruct(
     {
         return Err(Error::data(out, "the output must be a .png file"));
     }
+    if count == 0 {
+        return Err(Error::Input("--count must be at least 1".into()));
+    }
     let trained = TrainedModel::open(run_path, choice, weights)?;
-    let samples = trained.load_data(input, resize)?;
-    let samples = samples.take(count.max(1));
-    plots::reconstruction_grid(out, trained.model(), &samples, trained.device())?;
+    let samples = trained.load_data(input, resize)?.seeded_sample(count, seed);
+    let reconstructions = trained.reconstruct(&samples.values)?;
+    // Rows of ten originals, each above its reconstructions.
+    let per_row = PER_ROW * samples.shape.len();
+    let rows: Vec<&[f32]> = samples
+        .values
+        .chunks(per_row)
+        .zip(reconstructions.chunks(per_row))
+        .flat_map(|(a, b)| [a, b])
+        .collect();
+    plots::image_grid(out, samples.shape, &rows, PER_ROW)?;
     Ok(samples.len())
 }

@@ -91,9 +91,12 @@ pub struct ReconstructArgs {
     /// The PNG file to write.
     #[arg(long)]
     out: PathBuf,
-    /// How many samples to draw.
+    /// How many samples to draw (at random, spread over the classes).
     #[arg(long, default_value_t = 10)]
     count: usize,
+    /// Seed of the samples drawn.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Resize images of another size to the model's (else they are refused).
     #[arg(long)]
     resize: bool,
@@ -111,6 +114,7 @@ pub fn reconstruct_command(args: ReconstructArgs) -> anyhow::Result<()> {
         resize: args.resize,
         weights: args.run.weights,
         device: args.run.device(),
+        seed: args.seed,
     };
     let drawn = reconstruct(&args.run.run, &args.input, &args.out, &options)?;
     println!(

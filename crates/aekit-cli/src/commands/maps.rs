@@ -9,8 +9,6 @@ use aekit::data::Dataset;
 use aekit::stats::tsne::TsneOptions;
 use aekit::trained::TrainedModel;
 use clap::{Args, ValueEnum};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
 
 /// Which samples a command looks at.
@@ -39,19 +37,10 @@ impl DataChoice {
             None => model.validation_data()?,
         };
         Ok(match self.limit.or(default_limit) {
-            Some(limit) if limit < data.len() => seeded_subset(&data, limit, self.seed),
+            Some(limit) if limit < data.len() => data.seeded_sample(limit, self.seed),
             _ => data,
         })
     }
-}
-
-/// `count` samples of `data` drawn at random with `seed`, kept in their original order.
-fn seeded_subset(data: &Dataset, count: usize, seed: u64) -> Dataset {
-    let mut indices: Vec<usize> = (0..data.len()).collect();
-    indices.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    indices.truncate(count);
-    indices.sort_unstable();
-    data.subset(&indices)
 }
 
 /// How to lay codes out in 2-D.

@@ -227,14 +227,46 @@ fn load_sample(path: &Path, options: &ImageOptions) -> Result<Option<LoadedSampl
         Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,
         _ => return Ok(None),
     };
-    let image = image::load_from_memory_with_format(&bytes, format)
-        .map_err(|e| Error::data(path, format!("cannot decode the image: {e}")))?;
+    let image = decode_within_limits(path, &bytes, format)?;
     let (size, values) = convert(&image, options);
     Ok(Some(LoadedSample {
         path: path.to_path_buf(),
         size,
         values,
     }))
+}
+
+/// Images wider or taller than this are refused before they are decoded: a few hundred
+/// kilobytes of PNG can hold a 20000 x 20000 image that takes gigabytes to decode.
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+
+/// The most memory the decoder may allocate for one image.
+pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Reads the image's size from its header, refuses one above the limits, then decodes it
+/// with the decoder's own allocation limits set.
+fn decode_within_limits(path: &Path, bytes: &[u8], format: ImageFormat) -> Result<DynamicImage> {
+    let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let (width, height) = reader()
+        .into_dimensions()
+        .map_err(|e| Error::data(path, format!("cannot read the image's header: {e}")))?;
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(Error::data(
+            path,
+            format!(
+                "the image is {width}x{height} pixels; aekit decodes images of at most                  {MAX_IMAGE_SIDE} pixels a side (shrink it first)"
+            ),
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let mut decoder = reader();
+    decoder.limits(limits);
+    decoder
+        .decode()
+        .map_err(|e| Error::data(path, format!("cannot decode the image: {e}")))
 }
 
 /// Converts an image to the sample values: colour, size, channel-by-channel layout, [0, 1].
@@ -415,6 +447,36 @@ mod tests {
             .to_string();
         assert!(
             error.contains("a.png") && error.contains("cannot decode"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_huge_image_is_refused_from_its_header_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        // A 20000 x 20000 grey PNG compresses to a few hundred kilobytes.
+        let file = std::fs::File::create(&path).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 20_000, 20_000);
+        encoder.set_color(png::ColorType::Grayscale);
+        let mut writer = encoder
+            .write_header()
+            .unwrap()
+            .into_stream_writer()
+            .unwrap();
+        let row = vec![0u8; 20_000];
+        for _ in 0..20_000 {
+            std::io::Write::write_all(&mut writer, &row).unwrap();
+        }
+        writer.finish().unwrap();
+        let options = ImageOptions {
+            size: Some([8, 8]),
+            color: Color::Grey,
+            strict: false,
+        };
+        let error = load_file(&path, &options).unwrap_err().to_string();
+        assert!(
+            error.contains("20000x20000") && error.contains("at most"),
             "{error}"
         );
     }

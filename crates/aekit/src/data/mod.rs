@@ -134,6 +134,40 @@ impl Dataset {
         }
     }
 
+    /// `count` samples drawn at random with `seed` (all of them if there are fewer), spread
+    /// over the classes when the data has labels (one of each class in turn), so that a
+    /// folder sorted by class does not give `count` examples of its first class.
+    pub fn seeded_sample(&self, count: usize, seed: u64) -> Dataset {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut by_class: Vec<Vec<usize>> = match &self.labels {
+            Some(labels) => {
+                let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+                let mut groups = vec![Vec::new(); classes];
+                for (i, &l) in labels.iter().enumerate() {
+                    groups[l as usize].push(i);
+                }
+                groups
+            }
+            None => vec![(0..self.len()).collect()],
+        };
+        for group in &mut by_class {
+            group.shuffle(&mut rng);
+        }
+        let mut picked = Vec::with_capacity(count.min(self.len()));
+        let mut round = 0;
+        while picked.len() < count.min(self.len()) {
+            for group in &by_class {
+                if let Some(&i) = group.get(round)
+                    && picked.len() < count
+                {
+                    picked.push(i);
+                }
+            }
+            round += 1;
+        }
+        self.subset(&picked)
+    }
+
     /// The first `count` samples (all of them if there are fewer).
     pub fn take(&self, count: usize) -> Dataset {
         let indices: Vec<usize> = (0..count.min(self.len())).collect();
@@ -234,4 +268,27 @@ pub fn shared_mnist_dir() -> Option<std::path::PathBuf> {
         dir.display()
     );
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seeded_sample_spreads_over_the_classes() {
+        let data = Dataset {
+            name: "sorted".into(),
+            shape: SampleShape::features(1),
+            values: (0..30).map(|i| i as f32).collect(),
+            labels: Some((0..30).map(|i| i / 10).collect()),
+            class_names: Vec::new(),
+            paths: Vec::new(),
+        };
+        let sample = data.seeded_sample(6, 1);
+        let labels = sample.labels.clone().unwrap();
+        assert_eq!(labels, vec![0, 1, 2, 0, 1, 2], "one of each class in turn");
+        assert_eq!(data.seeded_sample(6, 1), sample, "seeded");
+        assert_ne!(data.seeded_sample(6, 2).values, sample.values);
+        assert_eq!(data.seeded_sample(100, 0).len(), 30);
+    }
 }
