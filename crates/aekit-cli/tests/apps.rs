@@ -722,3 +722,21 @@ fn reconstruct_count_is_what_is_drawn_and_folders_are_sampled_across_classes() {
         "{centres:?}"
     );
 }
+
+#[test]
+fn train_out_names_the_run_directory() {
+    let tmp = scratch();
+    std::fs::write(
+        tmp.path().join("o.toml"),
+        "name = \"o\"\n[data]\nkind = \"shapes\"\nsamples = 100\nsize = 12\n[model]\nkind = \"dense\"\n\
+         code = 4\n[train]\nepochs = 1\n",
+    )
+    .unwrap();
+    let out = ok(aekit(
+        tmp.path(),
+        &["train", "o.toml", "--quiet", "--out", "elsewhere/run-1"],
+    ));
+    assert!(out.contains("elsewhere/run-1"), "{out}");
+    assert!(tmp.path().join("elsewhere/run-1/.aekit-run").is_file());
+    assert!(!tmp.path().join("runs").exists());
+}

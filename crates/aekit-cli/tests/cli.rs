@@ -203,6 +203,18 @@ fn a_layer_size_that_does_not_match_the_data_is_a_clear_error() {
 }
 
 #[test]
+fn a_loss_that_explodes_without_a_nan_is_divergence_and_the_first_epoch_has_no_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "boom", "learning_rate = 1e6\nepochs = 3");
+    let out = aekit(tmp.path(), &["train", config.to_str().unwrap()]);
+    assert_clean_error(&out, "learning rate");
+    let err = stderr(&out);
+    assert!(err.contains("no checkpoint was written"), "{err}");
+    assert!(err.contains("--set train.learning_rate="), "{err}");
+    assert_eq!(summary(&tmp.path().join("runs/boom"))["status"], "failed");
+}
+
+#[test]
 fn a_diverging_learning_rate_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), "nan", "epochs = 1");
@@ -227,6 +239,11 @@ fn a_diverging_learning_rate_stops_with_a_message_and_keeps_the_last_good_checkp
     );
     assert_clean_error(&out, "learning rate");
     assert!(stderr(&out).contains("too high"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("last good checkpoint is kept in"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         std::fs::read(run.join("checkpoints/epoch-0001/model.bpk")).unwrap(),
         good

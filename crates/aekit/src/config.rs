@@ -55,12 +55,10 @@ impl RunConfig {
         for assignment in overrides {
             apply_override(&mut table, assignment)?;
         }
-        let config: RunConfig = table.try_into().map_err(|e: toml::de::Error| {
-            Error::config(
-                format!("{source_name} with --set {}", overrides.join(" --set ")),
-                e.message().to_string(),
-            )
-        })?;
+        let config: RunConfig = match table.try_into() {
+            Ok(config) => config,
+            Err(error) => return Err(blame_override(text, source_name, overrides, &error)),
+        };
         config.validate(source_name)?;
         Ok(config)
     }
@@ -144,6 +142,39 @@ fn describe(error: &toml::de::Error, text: &str) -> String {
         }
         _ => format!("line {line}: {message}"),
     }
+}
+
+/// The error of a config that only fails with its overrides, naming the first override
+/// (and so the key) that makes it fail.
+fn blame_override(
+    text: &str,
+    source_name: &str,
+    overrides: &[String],
+    error: &toml::de::Error,
+) -> Error {
+    let message = error.message().trim().to_string();
+    for (i, assignment) in overrides.iter().enumerate() {
+        let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+            break;
+        };
+        if overrides[..=i]
+            .iter()
+            .any(|a| apply_override(&mut table, a).is_err())
+        {
+            break;
+        }
+        if let Err(e) = table.try_into::<RunConfig>() {
+            let key = assignment.split_once('=').map_or("", |(k, _)| k.trim());
+            return Error::config(
+                format!("--set {assignment}"),
+                format!("key `{key}`: {} (in {source_name})", e.message().trim()),
+            );
+        }
+    }
+    Error::config(
+        format!("{source_name} with --set {}", overrides.join(" --set ")),
+        message,
+    )
 }
 
 /// Applies one `a.b.c=value` assignment to a parsed config table.
@@ -233,6 +264,18 @@ epochs = 1
             .unwrap_err()
             .to_string();
         assert!(error.contains("--set train.epochs=lots"), "{error}");
+        // Among several overrides, the one at fault is named with its key.
+        let error = RunConfig::parse(
+            MINIMAL,
+            "t.toml",
+            &["train.batch_size=8".into(), "train.epochs=abc".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("--set train.epochs=abc: key `train.epochs`"),
+            "{error}"
+        );
         let error = RunConfig::parse(MINIMAL, "t.toml", &["train.epochs".into()])
             .unwrap_err()
             .to_string();

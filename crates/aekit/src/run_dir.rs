@@ -156,7 +156,10 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates a new run directory. An existing one is an error unless `force` is set, in
-    /// which case it is removed first: a run directory is never replaced by accident.
+    /// which case it is removed first — but only when it is recognisably an aekit run (its
+    /// marker file, or the files of a run made before the marker) and holds nothing but what
+    /// aekit writes: a run directory, or a folder the user keeps other files in, is never
+    /// lost by accident.
     pub fn create(path: &Path, force: bool) -> Result<RunDir> {
         if path.exists() {
             if !force {
@@ -166,24 +169,39 @@ impl RunDir {
                      --resume to continue it, or `--set name=...` for a new run",
                 ));
             }
-            if !path.join("config.toml").exists()
-                && path
-                    .read_dir()
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
-                return Err(Error::run(
-                    path,
-                    "exists and is not an aekit run directory (no config.toml); refusing to \
-                     delete it even with --force",
-                ));
-            }
+            check_replaceable(path)?;
             std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e))?;
         }
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
+        write_atomic(&path.join(MARKER), b"an aekit run directory\n")?;
         Ok(RunDir {
             path: path.to_path_buf(),
         })
+    }
+
+    /// Removes what a killed run left half-written: checkpoint folders and files still under
+    /// their temporary names. Returns how many were removed.
+    pub fn clean_partial_writes(&self) -> Result<usize> {
+        let mut removed = 0;
+        for dir in [self.path.clone(), self.checkpoints_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !is_temporary_name(&name) {
+                    continue;
+                }
+                let path = entry.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+                } else {
+                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Opens an existing run directory (it must hold `config.toml`).
@@ -389,8 +407,77 @@ impl RunDir {
     }
 }
 
+/// The file that marks a folder as an aekit run directory (only aekit writes it).
+pub const MARKER: &str = ".aekit-run";
+
+/// What aekit writes at the top of a run directory; anything else is the user's.
+fn is_aekit_file(name: &str) -> bool {
+    const NAMES: [&str; 12] = [
+        MARKER,
+        "config.toml",
+        "model.json",
+        "model.bpk",
+        "model-best.bpk",
+        "scaler.json",
+        "history.csv",
+        "pretrain.csv",
+        "loss.png",
+        "reconstructions.png",
+        "summary.json",
+        "checkpoints",
+    ];
+    NAMES.contains(&name)
+        || (name.starts_with("eval") && name.ends_with(".json"))
+        || is_temporary_name(name)
+}
+
+/// A name `write_atomic` or a checkpoint uses while writing (`NAME.tmp-PID`).
+fn is_temporary_name(name: &str) -> bool {
+    name.rsplit_once(".tmp-")
+        .is_some_and(|(_, pid)| !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Refuses to delete `path` unless it is an aekit run holding only aekit's files.
+fn check_replaceable(path: &Path) -> Result<()> {
+    let names: Vec<String> = path
+        .read_dir()
+        .map_err(|e| Error::io(path, e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let legacy_run = ["config.toml", "model.json", "checkpoints"]
+        .iter()
+        .all(|n| names.iter().any(|m| m == n));
+    if !names.is_empty() && !names.iter().any(|n| n == MARKER) && !legacy_run {
+        return Err(Error::run(
+            path,
+            "exists and is not an aekit run directory (no .aekit-run marker); refusing to \
+             delete it even with --force",
+        ));
+    }
+    let mut foreign: Vec<&String> = names.iter().filter(|n| !is_aekit_file(n)).collect();
+    foreign.sort();
+    if let Some(first) = foreign.first() {
+        return Err(Error::run(
+            path,
+            format!(
+                "holds files aekit did not write ({}{}); refusing to replace the run even with \
+                 --force: move them out, or train under another name (`--set name=...`)",
+                first,
+                if foreign.len() > 1 {
+                    format!(" and {} more", foreign.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Loads burnpack weights into a freshly built model of the same architecture.
 pub fn load_weights(model: Autoencoder, path: &Path) -> Result<Autoencoder> {
+    check_not_empty(path)?;
     let record = ModuleRecord::load(path).map_err(|e| {
         Error::data(
             path,
@@ -400,6 +487,19 @@ pub fn load_weights(model: Autoencoder, path: &Path) -> Result<Autoencoder> {
     model
         .try_load_record(record)
         .map_err(|e| Error::data(path, format!("does not fit the model: {e}")))
+}
+
+/// An empty file is one cut short (a kill while it was written, a full disk): say so rather
+/// than what the decoder says about it.
+pub fn check_not_empty(path: &Path) -> Result<()> {
+    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if metadata.len() == 0 {
+        return Err(Error::data(
+            path,
+            "is empty (0 bytes): it was cut short while it was written (a kill or a full disk?)",
+        ));
+    }
+    Ok(())
 }
 
 /// Saves a model's weights atomically.
@@ -469,6 +569,59 @@ mod tests {
         let error = RunDir::create(tmp.path(), true).unwrap_err().to_string();
         assert!(error.contains("not an aekit run directory"), "{error}");
         assert!(tmp.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn force_with_a_config_toml_is_not_enough_to_delete_a_project_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("config.toml"), "name = \"x\"").unwrap();
+        std::fs::write(tmp.path().join("important.txt"), "data").unwrap();
+        let error = RunDir::create(tmp.path(), true).unwrap_err().to_string();
+        assert!(error.contains("not an aekit run directory"), "{error}");
+        assert!(tmp.path().join("important.txt").exists());
+    }
+
+    #[test]
+    fn force_on_a_run_with_the_users_files_refuses_and_keeps_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run");
+        RunDir::create(&path, false).unwrap();
+        std::fs::write(path.join("notes.md"), "mine").unwrap();
+        let error = RunDir::create(&path, true).unwrap_err().to_string();
+        assert!(
+            error.contains("notes.md") && error.contains("did not write"),
+            "{error}"
+        );
+        assert!(path.join("notes.md").exists());
+        std::fs::remove_file(path.join("notes.md")).unwrap();
+        std::fs::write(path.join("eval-test.json"), "{}").unwrap();
+        RunDir::create(&path, true).unwrap();
+    }
+
+    #[test]
+    fn partial_checkpoints_left_by_a_kill_are_cleaned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&tmp.path().join("r"), false).unwrap();
+        let partial = run.checkpoints_dir().join(".epoch-0003.tmp-4242");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::write(partial.join("model.bpk"), vec![0u8; 1000]).unwrap();
+        std::fs::write(run.path().join("history.csv.tmp-77"), "half").unwrap();
+        std::fs::create_dir_all(run.checkpoints_dir().join("epoch-0002")).unwrap();
+        assert_eq!(run.clean_partial_writes().unwrap(), 2);
+        assert!(!partial.exists() && !run.path().join("history.csv.tmp-77").exists());
+        assert!(run.checkpoints_dir().join("epoch-0002").exists());
+    }
+
+    #[test]
+    fn an_empty_weight_file_is_named_as_cut_short() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("model.bpk");
+        std::fs::write(&path, "").unwrap();
+        let error = check_not_empty(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("model.bpk") && error.contains("0 bytes"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// `aekit train`.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set data.path=/data/mnist --set train.epochs=5\n  aekit train configs/mnist-dense.toml --force          # replace runs/mnist-dense\n  aekit train --resume runs/mnist-dense                 # continue from the last checkpoint\n  aekit train --resume runs/mnist-dense --set train.epochs=80"
+    after_help = "Examples:\n  aekit train configs/quickstart.toml\n  aekit train configs/mnist-dense.toml --set data.path=/data/mnist --set train.epochs=5\n  aekit train configs/mnist-dense.toml --force          # replace runs/mnist-dense\n  aekit train configs/mnist-dense.toml --out experiments/seed-1   # the run directory to write\n  aekit train --resume runs/mnist-dense                 # continue from the last checkpoint\n  aekit train --resume runs/mnist-dense --set train.epochs=80"
 )]
 pub struct TrainArgs {
     /// The config file (TOML). Not needed with `--resume RUN_DIR`.
@@ -24,6 +24,9 @@ pub struct TrainArgs {
     /// Continue a run from its latest checkpoint: the run directory, or the config's.
     #[arg(long, value_name = "RUN_DIR", num_args = 0..=1, default_missing_value = "")]
     resume: Option<PathBuf>,
+    /// The run directory to write (default: `runs_dir/name` from the config, `runs/<name>`).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
+    out: Option<PathBuf>,
     /// Print nothing but errors and the final summary.
     #[arg(long, short)]
     quiet: bool,
@@ -46,6 +49,20 @@ pub fn resumed_config(run: &Path, set: &[String]) -> anyhow::Result<RunConfig> {
     Ok(config)
 }
 
+/// Makes `out` the config's run directory (its parent the runs folder, its last part the
+/// name).
+fn place_run(config: &mut RunConfig, out: &Path) -> anyhow::Result<()> {
+    let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        anyhow::bail!(
+            "--out {}: give the run directory's path, e.g. runs/my-run",
+            out.display()
+        );
+    };
+    config.runs_dir = out.parent().map(PathBuf::from).unwrap_or_default();
+    config.name = name;
+    Ok(())
+}
+
 /// Ctrl-C once: stop after a checkpoint; twice: stop at once.
 fn handle_interrupts() -> anyhow::Result<()> {
     ctrlc::set_handler(|| {
@@ -63,11 +80,14 @@ fn handle_interrupts() -> anyhow::Result<()> {
 /// Runs `aekit train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     args.compute.setup()?;
-    let (config, resume) = match (&args.config, &args.resume) {
+    let (mut config, resume) = match (&args.config, &args.resume) {
         (Some(path), resume) => (RunConfig::from_file(path, &args.set)?, resume.is_some()),
         (None, Some(run)) if !run.as_os_str().is_empty() => (resumed_config(run, &args.set)?, true),
         _ => anyhow::bail!("give a config file, or `--resume RUN_DIR` (see `aekit train --help`)"),
     };
+    if let Some(out) = &args.out {
+        place_run(&mut config, out)?;
+    }
     handle_interrupts()?;
     let options = TrainOptions {
         force: args.force,

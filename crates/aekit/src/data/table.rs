@@ -39,6 +39,13 @@ impl Default for TableOptions {
 /// `"0"`, `"1"`, ...); other labels are mapped to 0..k in sorted order (numeric order when
 /// they are all numbers), the class names being the original values.
 pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Dataset> {
+    if path.is_dir() {
+        return Err(Error::data(
+            path,
+            "is a folder, but data.kind = \"csv\" reads one .csv file: point data.path at the \
+             file, or use kind = \"images\" (or \"auto\") for a folder of images",
+        ));
+    }
     let csv_error = |e: csv::Error| {
         if !e.is_io_error() {
             return Error::data(path, e.to_string());
@@ -291,6 +298,18 @@ mod tests {
             .to_string();
         assert!(
             error.contains("line 2, column 2 (`b`): the cell is empty"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn kind_csv_on_a_folder_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load_csv(dir.path(), &TableOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is a folder") && error.contains("data.path"),
             "{error}"
         );
     }

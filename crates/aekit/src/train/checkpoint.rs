@@ -36,6 +36,10 @@ pub struct LoopState {
     pub best_epoch: usize,
     /// Epochs since the validation loss last improved (for early stopping).
     pub epochs_without_improvement: usize,
+    /// The loss of the run's first training step, the reference divergence is measured
+    /// against.
+    #[serde(default)]
+    pub first_loss: Option<f64>,
 }
 
 impl LoopState {
@@ -52,6 +56,7 @@ impl LoopState {
             best_valid_loss: f64::INFINITY,
             best_epoch: 0,
             epochs_without_improvement: 0,
+            first_loss: None,
         }
     }
 }
@@ -140,6 +145,7 @@ pub fn load(
 ) -> Result<(Autoencoder, ModuleOptimizer, LoopState)> {
     let model = run_dir::load_weights(model, &path.join("model.bpk"))?;
     let optimizer_path = path.join("optimizer.bpk");
+    run_dir::check_not_empty(&optimizer_path)?;
     let optimizer = optimizer
         .load(&optimizer_path)
         .map_err(|e| Error::data(&optimizer_path, e.to_string()))?;

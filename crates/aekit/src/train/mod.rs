@@ -79,6 +79,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
 
     let (run, mut model, mut optimizer, mut state) = if options.resume {
         let run = RunDir::open(&run_path)?;
+        let cleaned = run.clean_partial_writes()?;
+        if cleaned > 0 && !options.quiet {
+            eprintln!("removed {cleaned} half-written file(s) a stopped run left behind");
+        }
         let checkpoint = checkpoint::latest(&run)?.ok_or_else(|| {
             Error::run(
                 &run_path,
@@ -221,6 +225,31 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     };
     run.write_summary(&summary)?;
     outcome.map(|_| TrainOutcome { run, summary })
+}
+
+/// A loss this many times its first value means training has blown up, not a bad batch.
+pub const DIVERGENCE_FACTOR: f64 = 1e4;
+
+/// Whether `loss` is non-finite or has exploded far above where training started.
+pub fn diverged(loss: f64, first: f64) -> bool {
+    !loss.is_finite() || loss.abs() > DIVERGENCE_FACTOR * first.abs().max(1e-6)
+}
+
+/// The error for a diverged run: what happened, where its last good weights are (or that
+/// there are none), and how to go on with another learning rate.
+fn divergence(run: &RunDir, tc: &TrainConfig, what: &str) -> Error {
+    let kept = match checkpoint::latest(run) {
+        Ok(Some(path)) => format!("the last good checkpoint is kept in {}", path.display()),
+        _ => "no checkpoint was written before it diverged, so there is nothing to resume \
+              from; train anew with a lower train.learning_rate and --force"
+            .to_string(),
+    };
+    Error::Training(format!(
+        "{what}: the learning rate ({}) is probably too high. {kept}; to go on from it with \
+         another rate: `aekit train --resume {} --set train.learning_rate=...`",
+        tc.learning_rate,
+        run.path().display()
+    ))
 }
 
 fn file_name(path: &std::path::Path) -> String {
@@ -420,14 +449,17 @@ fn run_epochs(
                         .or_default() += term * batch as f64;
                 }
                 let loss_value = loss.value;
-                if !loss_value.is_finite() {
-                    return Err(Error::Training(format!(
-                        "the training loss became {loss_value} at epoch {epoch}, step {}: the \
-                         learning rate ({}) is probably too high. The last good checkpoint is kept in {}",
-                        step + 1,
-                        tc.learning_rate,
-                        run.checkpoints_dir().display()
-                    )));
+                let first = *state.first_loss.get_or_insert(loss_value);
+                if diverged(loss_value, first) {
+                    return Err(divergence(
+                        run,
+                        tc,
+                        &format!(
+                            "the training loss became {loss_value:.4e} at epoch {epoch}, step {} \
+                             (it started at {first:.4e})",
+                            step + 1
+                        ),
+                    ));
                 }
                 step_update(model, optimizer, loss.total, tc.learning_rate);
                 train_seconds += step_start.elapsed().as_secs_f64();
@@ -472,13 +504,12 @@ fn run_epochs(
             samples_per_sec: state.partial_samples as f64 / train_seconds.max(1e-9),
             terms,
         };
-        if !valid_loss.is_finite() {
-            return Err(Error::Training(format!(
-                "the validation loss became {valid_loss} at epoch {epoch}: the learning rate ({}) \
-                 is probably too high. The last good checkpoint is kept in {}",
-                tc.learning_rate,
-                run.checkpoints_dir().display()
-            )));
+        if diverged(valid_loss, state.first_loss.unwrap_or(valid_loss)) {
+            return Err(divergence(
+                run,
+                tc,
+                &format!("the validation loss became {valid_loss:.4e} at epoch {epoch}"),
+            ));
         }
         progress.end_epoch(&row);
         state.history.push(row);
