@@ -168,16 +168,10 @@ pub fn load_data(config: &RunConfig) -> (Dataset, Dataset, DataSource) {
 fn random_dataset(shape: SampleShape, count: usize, seed: u64) -> Dataset {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    Dataset {
-        name: "random".into(),
-        shape,
-        values: (0..count * shape.len())
-            .map(|_| rng.random::<f32>())
-            .collect(),
-        labels: None,
-        class_names: Vec::new(),
-        paths: Vec::new(),
-    }
+    let values = (0..count * shape.len())
+        .map(|_| rng.random::<f32>())
+        .collect();
+    Dataset::unlabelled("random", shape, values)
 }
 
 /// Batches of `batch` samples (full batches only) in the shuffled order of successive

@@ -146,14 +146,7 @@ mod tests {
             let b = ((i / 20) as f32 - 9.5) * 0.15;
             values.extend_from_slice(&[a / 2f32.sqrt(), a / 2f32.sqrt(), b]);
         }
-        let data = Dataset {
-            name: "toy".into(),
-            shape: SampleShape::features(3),
-            values,
-            labels: None,
-            class_names: vec![],
-            paths: Vec::new(),
-        };
+        let data = Dataset::unlabelled("toy", SampleShape::features(3), values);
         let pca = fit(&data, 2, &device).unwrap();
         let c = pca
             .components

@@ -272,14 +272,11 @@ fn plane_axes(
             let codes = codes_for_pca.ok_or_else(|| {
                 Error::Input("the principal-component plane needs codes of the data".into())
             })?;
-            let data = Dataset {
-                name: "codes".into(),
-                shape: crate::data::SampleShape::features(d),
-                values: codes.to_vec(),
-                labels: None,
-                class_names: Vec::new(),
-                paths: Vec::new(),
-            };
+            let data = Dataset::unlabelled(
+                "codes",
+                crate::data::SampleShape::features(d),
+                codes.to_vec(),
+            );
             let pca = crate::pca::fit(&data, 2, model.device())?;
             let mean: Vec<f64> = to_f64(pca.mean);
             let components = to_f64(pca.components);

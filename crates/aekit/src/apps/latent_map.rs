@@ -69,14 +69,7 @@ pub fn layout(
     match method {
         MapMethod::Tsne(options) => tsne_2d(rows, dim, options).map_err(Error::Input),
         MapMethod::Pca => {
-            let data = Dataset {
-                name: "samples".into(),
-                shape: SampleShape::features(dim),
-                values: rows.to_vec(),
-                labels: None,
-                class_names: Vec::new(),
-                paths: Vec::new(),
-            };
+            let data = Dataset::unlabelled("samples", SampleShape::features(dim), rows.to_vec());
             let pca = crate::pca::fit(&data, 2.min(dim), device)?;
             let x = crate::eval::rows_tensor(rows.to_vec(), dim, device);
             let codes = pca

@@ -94,6 +94,18 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Unlabelled samples held in memory (codes, generated rows): no classes, no files.
+    pub fn unlabelled(name: impl Into<String>, shape: SampleShape, values: Vec<f32>) -> Self {
+        Dataset {
+            name: name.into(),
+            shape,
+            values,
+            labels: None,
+            class_names: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         let n = self.shape.len();

@@ -106,14 +106,7 @@ mod tests {
     use crate::data::SampleShape;
 
     fn table(values: Vec<f32>, width: usize) -> Dataset {
-        Dataset {
-            name: "t".into(),
-            shape: SampleShape::features(width),
-            values,
-            labels: None,
-            class_names: Vec::new(),
-            paths: Vec::new(),
-        }
+        Dataset::unlabelled("t", SampleShape::features(width), values)
     }
 
     #[test]
