@@ -506,6 +506,18 @@ fn every_shipped_config_trains() {
                     "data.samples=500".into(),
                 ]);
             }
+        } else if text.contains("kind = \"images\"") {
+            // Image-folder configs train on the shapes written as a class-folder tree.
+            let folder = tmp.path().join("images");
+            if !folder.exists() {
+                let folder_arg = folder.to_str().unwrap();
+                let made = aekit(
+                    tmp.path(),
+                    &["data", "make-images", "--out", folder_arg, "--count", "200"],
+                );
+                assert!(made.status.success(), "{}", stderr(&made));
+            }
+            args.extend(["--set".into(), format!("data.path={}", folder.display())]);
         } else if text.contains("kind = \"csv\"") {
             // Table configs train on the generated table with known structure.
             let table = tmp.path().join("table.csv");

@@ -48,6 +48,25 @@ pub enum DataCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write the built-in shapes as an image folder (one sub-folder per class), to try the
+    /// image-folder workflow on.
+    #[command(
+        after_help = "Examples:\n  aekit data make-images --out data/shapes-images            # 1200 28x28 PNGs\n  aekit data make-images --out imgs --count 200 --size 32"
+    )]
+    MakeImages {
+        /// The folder to write into (made if missing; files in it are never replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Images.
+        #[arg(long, default_value_t = 1200)]
+        count: usize,
+        /// Side of the square images in pixels.
+        #[arg(long, default_value_t = 28)]
+        size: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Say what a path holds: kind, splits, counts, shape, value range, labels.
     #[command(
         after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/"
@@ -99,6 +118,22 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             aekit::run_dir::write_atomic(&out, text.as_bytes())?;
             println!(
                 "wrote {} ({rows} rows, {features} features from {factors} factors, a label column)",
+                out.display()
+            );
+        }
+        DataCommand::MakeImages {
+            out,
+            count,
+            size,
+            seed,
+        } => {
+            if count == 0 || size < 4 {
+                anyhow::bail!("--count must be at least 1 and --size at least 4");
+            }
+            let written = aekit::data::generated::shapes_folder(&out, count, size, seed)?;
+            println!(
+                "wrote {} grey {size}x{size} PNGs into {} (one sub-folder per class)",
+                written.len(),
                 out.display()
             );
         }

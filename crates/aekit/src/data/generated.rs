@@ -1,7 +1,8 @@
 //! Generated tables with known structure, so that table examples and tests run anywhere:
 //! rows drawn from a low-rank Gaussian (a few latent factors mixed into many features, plus
 //! a little noise), optionally with columns on very different scales, and a label column
-//! (which half of the first factor a row lies in).
+//! (which half of the first factor a row lies in); and the built-in shapes written as an
+//! image folder with one sub-folder per class, to try the image-folder workflow on.
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, StandardNormal};
@@ -83,6 +84,33 @@ pub fn correlated_table(spec: &TableSpec) -> String {
         let _ = writeln!(text, "{label}");
     }
     text
+}
+
+/// Writes `count` generated shapes of `size` pixels as grey PNGs into `dir/<class>/`
+/// (`circle`, `square`, ...); returns the files written. Existing files are refused.
+pub fn shapes_folder(
+    dir: &std::path::Path,
+    count: usize,
+    size: usize,
+    seed: u64,
+) -> crate::Result<Vec<std::path::PathBuf>> {
+    let data = super::shapes::generate(count, size, seed);
+    let labels = data.labels.clone().unwrap_or_default();
+    let mut written = Vec::with_capacity(data.len());
+    for (i, label) in labels.iter().enumerate() {
+        let class = dir.join(&data.class_names[*label as usize]);
+        std::fs::create_dir_all(&class).map_err(|e| crate::Error::io(&class, e))?;
+        let path = class.join(format!("{i:05}.png"));
+        if path.exists() {
+            return Err(crate::Error::data(
+                &path,
+                "already exists; choose an empty folder",
+            ));
+        }
+        crate::plots::save_sample_png(&path, data.shape, data.sample(i))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
