@@ -145,11 +145,13 @@ pub fn pca(args: PcaArgs) -> anyhow::Result<()> {
     let device = aekit::device::plain_device(args.compute.device)?;
     let (train, test) = aekit::data::config::load_dataset_path(&args.data, false)?;
     let components = args.components;
+    let started = std::time::Instant::now();
     let pca = aekit::pca::fit(&train, components, &device)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
     let split = if test.is_some() { "test" } else { "training" };
     let m = pca.metrics(test.as_ref().unwrap_or(&train), &device);
     println!(
-        "PCA with {components} components, fitted on {} training samples, on the {split} split ({} samples):",
+        "PCA with {components} components, fitted on {} training samples in {fit_seconds:.2} s, on the {split} split ({} samples):",
         train.len(),
         m.samples
     );
