@@ -357,6 +357,12 @@ pub struct EvalOptions {
 /// `eval-<data name>.json` for other data (so no report replaces another's).
 pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport> {
     let trained = TrainedModel::open(run_path, options.device, options.weights)?;
+    evaluate_trained(&trained, options)
+}
+
+/// [`evaluate_run`] for a run already open (its `weights` and `device` options are the ones
+/// it was opened with).
+pub fn evaluate_trained(trained: &TrainedModel, options: &EvalOptions) -> Result<EvalReport> {
     let (data, label) = match &options.data {
         None => (trained.validation_data()?, "validation split".to_string()),
         Some(path) => (
@@ -383,7 +389,7 @@ pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport
     };
     let noise = match &options.noise {
         Some(noise) => Some(crate::apps::denoise::noise_report(
-            &trained,
+            trained,
             &data,
             noise,
             options.seed,
@@ -400,7 +406,7 @@ pub fn evaluate_run(run_path: &Path, options: &EvalOptions) -> Result<EvalReport
         table: if data.shape.is_image() {
             None
         } else {
-            Some(table_metrics(&trained, &data)?)
+            Some(table_metrics(trained, &data)?)
         },
         code: code_stats(model, &data, plain, 1000),
         denoising: config

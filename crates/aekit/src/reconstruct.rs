@@ -46,20 +46,8 @@ pub fn reconstruct(
         device: choice,
         seed,
     } = *options;
-    if out.exists() && !force {
-        return Err(Error::data(
-            out,
-            "already exists; use --force to overwrite it",
-        ));
-    }
-    if out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.eq_ignore_ascii_case("png"))
-        != Some(true)
-    {
-        return Err(Error::data(out, "the output must be a .png file"));
-    }
+    crate::apps::check_extension(out, &["png"])?;
+    crate::apps::check_output(out, force)?;
     if count == 0 {
         return Err(Error::Input("--count must be at least 1".into()));
     }

@@ -2,7 +2,7 @@
 //! reconstructs data.
 
 use super::{Compute, RunArgs};
-use aekit::eval::{EvalOptions, evaluate_run};
+use aekit::eval::{EvalOptions, evaluate_trained};
 use aekit::models::corruption::CorruptionConfig;
 use aekit::reconstruct::{ReconstructOptions, reconstruct};
 use clap::Args;
@@ -46,7 +46,6 @@ pub struct EvalArgs {
 
 /// Runs `aekit eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    args.run.compute.setup()?;
     if let Some(picture) = &args.picture {
         aekit::apps::check_extension(picture, &["png"])?;
         aekit::apps::check_output(picture, args.force)?;
@@ -60,10 +59,10 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         weights: args.run.weights,
         device: args.run.device(),
     };
-    let report = evaluate_run(&args.run.run, &options)?;
+    let model = args.run.open()?;
+    let report = evaluate_trained(&model, &options)?;
     println!("{report}");
     if let (Some(picture), Some(noise)) = (&args.picture, &args.noise) {
-        let model = args.run.open()?;
         let data = match &args.data {
             Some(path) => model.load_data(path, args.resize)?,
             None => model.validation_data()?,

@@ -90,6 +90,18 @@ impl VaeConfig {
     }
 }
 
+/// A code drawn from `q(z | x)` by reparameterisation: `mean + exp(log_variance / 2) * eps`.
+fn draw_code(mean: &Tensor<2>, log_variance: &Tensor<2>) -> Tensor<2> {
+    let noise = Tensor::<2>::random(mean.dims(), Distribution::Normal(0.0, 1.0), &mean.device());
+    mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise
+}
+
+/// `1 + log sigma^2 - mu^2 - sigma^2` per code value: times -1/2 and summed, the closed-form
+/// `KL(N(mu, sigma^2) || N(0, 1))`.
+fn kl_terms(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<2> {
+    log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp()
+}
+
 impl Vae {
     fn hidden(&self, x: Tensor<2>) -> Tensor<2> {
         let x = match &self.conv {
@@ -164,9 +176,7 @@ impl Vae {
         let loss = settings.reconstruction;
         let [batch, values] = input.dims();
         let (mean, log_variance) = self.posterior(input);
-        let noise =
-            Tensor::<2>::random(mean.dims(), Distribution::Normal(0.0, 1.0), &mean.device());
-        let z = mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise;
+        let z = draw_code(&mean, &log_variance);
         let logits = self.decode_logits(z);
         let reconstruction = match loss {
             // The per-sample sum averaged over the batch is the mean over every value times
@@ -180,7 +190,7 @@ impl Vae {
                 .div_scalar(batch as f64),
         };
         // KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2).
-        let kl = (log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp())
+        let kl = kl_terms(mean, log_variance)
             .sum()
             .mul_scalar(-0.5 / batch as f64);
         let mut parts = LossParts::new(reconstruction);
@@ -193,11 +203,9 @@ impl Vae {
     pub fn sample_negative_elbo(&self, x: Tensor<2>, settings: &LossSettings) -> Tensor<1> {
         let [batch, _] = x.dims();
         let (mean, log_variance) = self.posterior(x.clone());
-        let noise =
-            Tensor::<2>::random(mean.dims(), Distribution::Normal(0.0, 1.0), &mean.device());
-        let z = mean.clone() + log_variance.clone().mul_scalar(0.5).exp() * noise;
+        let z = draw_code(&mean, &log_variance);
         let nll = self.negative_log_likelihood(self.decode_logits(z), x, settings.reconstruction);
-        let kl = (log_variance.clone().add_scalar(1.0) - mean.clone() * mean - log_variance.exp())
+        let kl = kl_terms(mean, log_variance)
             .sum_dim(1)
             .reshape([batch])
             .mul_scalar(-0.5);
