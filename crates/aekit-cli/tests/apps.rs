@@ -628,6 +628,65 @@ fn tables_are_second_class_no_more_scaling_label_column_and_table_metrics() {
 }
 
 #[test]
+fn data_info_and_pca_take_the_label_column() {
+    let tmp = scratch();
+    ok(aekit(
+        tmp.path(),
+        &[
+            "data",
+            "make-table",
+            "--out",
+            "t.csv",
+            "--rows",
+            "300",
+            "--features",
+            "12",
+        ],
+    ));
+    let info = ok(aekit(
+        tmp.path(),
+        &["data", "info", "t.csv", "--label-column", "label"],
+    ));
+    assert!(info.contains("300 samples of 12 features"), "{info}");
+    assert!(!info.contains("no labels"), "{info}");
+    let counted = ok(aekit(tmp.path(), &["data", "info", "t.csv"]));
+    assert!(
+        counted.contains("of 13 features"),
+        "without it the label is a feature: {counted}"
+    );
+    let pca = ok(aekit(
+        tmp.path(),
+        &[
+            "pca",
+            "t.csv",
+            "--label-column",
+            "label",
+            "--components",
+            "12",
+        ],
+    ));
+    assert!(
+        pca.contains("MAE:") && !pca.contains("BCE:") && !pca.contains("PSNR:"),
+        "table metrics for a table: {pca}"
+    );
+    assert!(r_squared(&pca) > 0.9999, "all 12 components: {pca}");
+    clean_error(
+        aekit(
+            tmp.path(),
+            &[
+                "pca",
+                "t.csv",
+                "--label-column",
+                "nope",
+                "--components",
+                "3",
+            ],
+        ),
+        "nope",
+    );
+}
+
+#[test]
 fn scaling_images_is_a_clear_error() {
     let tmp = scratch();
     std::fs::write(

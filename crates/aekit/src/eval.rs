@@ -142,27 +142,35 @@ pub fn table_metrics(model: &TrainedModel, data: &Dataset) -> Result<TableMetric
         scaler.invert(&mut clean);
         scaler.invert(&mut outputs);
     }
-    let width = data.shape.len().max(1);
-    let rows = (clean.len() / width).max(1) as f64;
-    let mut means = vec![0.0f64; width];
-    for row in clean.chunks(width) {
-        for (m, &v) in means.iter_mut().zip(row) {
-            *m += f64::from(v) / rows;
+    Ok(TableMetrics::between(&clean, &outputs, data.shape.len()))
+}
+
+impl TableMetrics {
+    /// The metrics of the rows `outputs` as reconstructions of `clean` (row-major, `width`
+    /// values a row, in the units to report).
+    pub fn between(clean: &[f32], outputs: &[f32], width: usize) -> TableMetrics {
+        let width = width.max(1);
+        let rows = (clean.len() / width).max(1) as f64;
+        let mut means = vec![0.0f64; width];
+        for row in clean.chunks(width) {
+            for (m, &v) in means.iter_mut().zip(row) {
+                *m += f64::from(v) / rows;
+            }
+        }
+        let (mut sse, mut sae, mut sst) = (0.0f64, 0.0f64, 0.0f64);
+        for (i, (&x, &y)) in clean.iter().zip(outputs).enumerate() {
+            let d = f64::from(x) - f64::from(y);
+            sse += d * d;
+            sae += d.abs();
+            sst += (f64::from(x) - means[i % width]).powi(2);
+        }
+        let count = clean.len().max(1) as f64;
+        TableMetrics {
+            mse: sse / count,
+            mae: sae / count,
+            r2: if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN },
         }
     }
-    let (mut sse, mut sae, mut sst) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, (&x, &y)) in clean.iter().zip(&outputs).enumerate() {
-        let d = f64::from(x) - f64::from(y);
-        sse += d * d;
-        sae += d.abs();
-        sst += (f64::from(x) - means[i % width]).powi(2);
-    }
-    let count = clean.len().max(1) as f64;
-    Ok(TableMetrics {
-        mse: sse / count,
-        mae: sae / count,
-        r2: if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN },
-    })
 }
 
 /// The importance-weighted estimate of the negative log-likelihood (nats per sample).

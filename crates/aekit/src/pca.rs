@@ -90,6 +90,21 @@ impl Pca {
         code.matmul(self.components.clone().transpose()) + self.mean.clone()
     }
 
+    /// Reconstructions of `data`'s samples, row-major like its values.
+    pub fn reconstruct(&self, data: &Dataset, device: &Device) -> Vec<f32> {
+        let mut out = Vec::with_capacity(data.values.len());
+        for (_, x) in batches(data, 1000, device) {
+            let reconstruction = self.decode(self.encode(x));
+            out.extend(
+                reconstruction
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default(),
+            );
+        }
+        out
+    }
+
     /// Reconstruction metrics over `data` (BCE on reconstructions clipped into (0, 1)).
     pub fn metrics(&self, data: &Dataset, device: &Device) -> ReconstructionMetrics {
         let mut totals = ReconstructionTotals::default();

@@ -69,7 +69,7 @@ pub enum DataCommand {
     },
     /// Say what a path holds: kind, splits, counts, shape, value range, labels.
     #[command(
-        after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/"
+        after_help = "Examples:\n  aekit data info ../shared/data/mnist\n  aekit data info shapes\n  aekit data info my-images/\n  aekit data info table.csv --label-column label"
     )]
     Info {
         /// A data folder or file, or `shapes` for the built-in data set.
@@ -77,6 +77,8 @@ pub enum DataCommand {
         /// Fail on non-image files in image folders instead of skipping them.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        table: super::TableArgs,
     },
 }
 
@@ -137,8 +139,15 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        DataCommand::Info { path, strict } => {
-            println!("{}", aekit::data::info::describe(&path, strict)?);
+        DataCommand::Info {
+            path,
+            strict,
+            table,
+        } => {
+            println!(
+                "{}",
+                aekit::data::info::describe(&path, strict, &table.options())?
+            );
         }
     }
     Ok(())

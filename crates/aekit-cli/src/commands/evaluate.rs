@@ -135,6 +135,8 @@ pub struct PcaArgs {
     #[arg(long, default_value_t = 32)]
     components: usize,
     #[command(flatten)]
+    table: super::TableArgs,
+    #[command(flatten)]
     compute: Compute,
 }
 
@@ -142,18 +144,29 @@ pub struct PcaArgs {
 pub fn pca(args: PcaArgs) -> anyhow::Result<()> {
     args.compute.setup()?;
     let device = aekit::device::plain_device(args.compute.device)?;
-    let (train, test) = aekit::data::config::load_dataset_path(&args.data, false)?;
+    let (train, test) =
+        aekit::data::config::load_dataset_path(&args.data, false, &args.table.options())?;
     let components = args.components;
     let started = std::time::Instant::now();
     let pca = aekit::pca::fit(&train, components, &device)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let split = if test.is_some() { "test" } else { "training" };
-    let m = pca.metrics(test.as_ref().unwrap_or(&train), &device);
+    let scored = test.as_ref().unwrap_or(&train);
     println!(
         "PCA with {components} components, fitted on {} training samples in {fit_seconds:.2} s, on the {split} split ({} samples):",
         train.len(),
-        m.samples
+        scored.len()
     );
+    if !scored.shape.is_image() {
+        // Table rows: metrics in the table's own units (BCE and PSNR assume values in [0, 1]).
+        let outputs = pca.reconstruct(scored, &device);
+        let m = aekit::eval::TableMetrics::between(&scored.values, &outputs, scored.shape.len());
+        println!("MSE:      {:.6} per value", m.mse);
+        println!("MAE:      {:.6} per value", m.mae);
+        println!("R^2:      {:.4}", m.r2);
+        return Ok(());
+    }
+    let m = pca.metrics(scored, &device);
     println!(
         "MSE:      {:.6} per value, {:.4} per sample",
         m.mse, m.squared_error_per_sample

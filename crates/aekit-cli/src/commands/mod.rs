@@ -39,6 +39,27 @@ impl Compute {
     }
 }
 
+/// How a CSV file given on the command line is read.
+#[derive(Args, Clone, Debug)]
+pub struct TableArgs {
+    /// CSV: the column (by header name) holding labels, not counted as a feature.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// CSV: the first row is data, not column names.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+impl TableArgs {
+    /// The library's table options.
+    pub fn options(&self) -> aekit::data::table::TableOptions {
+        aekit::data::table::TableOptions {
+            label_column: self.label_column.clone(),
+            has_header: !self.no_header,
+        }
+    }
+}
+
 /// The trained run a command applies, and which of its weights.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {

@@ -474,17 +474,29 @@ pub fn detect_kind(path: &Path) -> Result<DataKind> {
     }
 }
 
-/// Loads the data at `path` with default settings, finding out its kind: returns the
-/// training samples and the test samples when the source has a test split. Images are
-/// loaded grey at their own size; `strict` makes non-image files in an image folder errors.
-pub fn load_dataset_path(path: &Path, strict: bool) -> Result<(Dataset, Option<Dataset>)> {
-    let config = DataConfig {
-        path: Some(path.to_path_buf()),
-        strict,
-        ..DataConfig::default()
-    };
+/// Loads the data at `path`, finding out its kind: returns the training samples and the
+/// test samples when the source has a test split. Images are loaded grey at their own size;
+/// `strict` makes non-image files in an image folder errors; a CSV file is read with
+/// `table`'s label column and header setting.
+pub fn load_dataset_path(
+    path: &Path,
+    strict: bool,
+    table: &TableOptions,
+) -> Result<(Dataset, Option<Dataset>)> {
+    let config = source_config(path, strict, table);
     let (_, train, test) = load_source(&config)?;
     Ok((train, test))
+}
+
+/// The `[data]` table that reads `path` with the given settings and defaults otherwise.
+pub fn source_config(path: &Path, strict: bool, table: &TableOptions) -> DataConfig {
+    DataConfig {
+        path: Some(path.to_path_buf()),
+        strict,
+        label_column: table.label_column.clone(),
+        has_header: table.has_header,
+        ..DataConfig::default()
+    }
 }
 
 /// Loads the samples at `path` for a model whose input is `shape`: the test split when the
@@ -651,7 +663,7 @@ pub fn load_split_for_model(
             pick_split(train, test, split)
         }
         _ => {
-            let (train, test) = load_dataset_path(path, strict)?;
+            let (train, test) = load_dataset_path(path, strict, &TableOptions::default())?;
             pick_split(train, test, split)
         }
     };

@@ -2,7 +2,8 @@
 //! per split, the number of samples, their shape, the range of their values and how many
 //! samples each class has.
 
-use super::config::{self, DataConfig, DataKind};
+use super::config::{self, DataKind};
+use super::table::TableOptions;
 use super::{Dataset, SampleShape};
 use crate::error::Result;
 use serde::Serialize;
@@ -51,13 +52,10 @@ pub struct ClassCount {
 }
 
 /// Loads the data at `path` (`shapes` = the built-in set) and describes it. `strict` makes
-/// non-image files in an image folder errors, as in training.
-pub fn describe(path: &Path, strict: bool) -> Result<DataInfo> {
-    let config = DataConfig {
-        path: Some(path.to_path_buf()),
-        strict,
-        ..DataConfig::default()
-    };
+/// non-image files in an image folder errors, as in training; a CSV file is read with
+/// `table`'s label column (counted as labels, not as a feature) and header setting.
+pub fn describe(path: &Path, strict: bool, table: &TableOptions) -> Result<DataInfo> {
+    let config = config::source_config(path, strict, table);
     let (kind, train, test) = config::load_source(&config)?;
     Ok(summarize(
         &path.display().to_string(),
@@ -167,7 +165,7 @@ mod tests {
 
     #[test]
     fn describes_the_builtin_shapes() {
-        let info = describe(Path::new("shapes"), false).unwrap();
+        let info = describe(Path::new("shapes"), false, &TableOptions::default()).unwrap();
         assert_eq!(info.kind, DataKind::Shapes);
         assert_eq!(info.splits.len(), 2);
         let train = &info.splits[0];
@@ -194,7 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, "a,b\n-1,2\n3,4.5\n").unwrap();
-        let info = describe(&path, false).unwrap();
+        let info = describe(&path, false, &TableOptions::default()).unwrap();
         assert_eq!(info.kind, DataKind::Csv);
         assert_eq!(info.splits.len(), 1);
         let text = info.to_string();
@@ -210,7 +208,7 @@ mod tests {
         let Some(dir) = super::super::shared_mnist_dir() else {
             return;
         };
-        let info = describe(&dir, false).unwrap();
+        let info = describe(&dir, false, &TableOptions::default()).unwrap();
         assert_eq!(info.kind, DataKind::Idx);
         let text = info.to_string();
         assert!(text.contains("train:  60000 samples of 1x28x28"), "{text}");
