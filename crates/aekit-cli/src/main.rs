@@ -77,6 +77,7 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +92,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// `aekit ... | head` ends quietly when `head` closes the pipe, as other Unix tools do:
+/// Rust ignores SIGPIPE, which turns every later `println!` into a panic.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default at start-up, before any thread
+    // exists, has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -204,8 +204,11 @@ fn a_loss_that_explodes_without_a_nan_is_divergence_and_the_first_epoch_has_no_c
     let out = aekit(tmp.path(), &["train", config.to_str().unwrap()]);
     assert_clean_error(&out, "learning rate");
     let err = stderr(&out);
-    assert!(err.contains("no checkpoint was written"), "{err}");
-    assert!(err.contains("--set train.learning_rate="), "{err}");
+    assert!(err.contains("No checkpoint was written"), "{err}");
+    assert!(
+        err.contains("lower train.learning_rate") && !err.contains("--resume"),
+        "nothing to resume, so no resume command: {err}"
+    );
     assert_eq!(summary(&tmp.path().join("runs/boom"))["status"], "failed");
 }
 
@@ -235,7 +238,8 @@ fn a_diverging_learning_rate_stops_with_a_message_and_keeps_the_last_good_checkp
     assert_clean_error(&out, "learning rate");
     assert!(stderr(&out).contains("too high"), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("last good checkpoint is kept in"),
+        stderr(&out).contains("last good checkpoint is kept in")
+            && stderr(&out).contains("--resume runs/nan --set train.learning_rate="),
         "{}",
         stderr(&out)
     );
@@ -807,4 +811,21 @@ fn bench_speed_vae_check_exports_the_noise_its_loss_used() {
         manifest.loss,
         manifest.terms
     );
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(["data", "info", "shapes"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command prints (it generates the shapes first).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -128,9 +128,13 @@ pub struct TableMetrics {
     pub mse: f64,
     /// Mean absolute error per value.
     pub mae: f64,
-    /// Coefficient of determination over all values: `1 - SSE / SST`, with each column's
-    /// mean as the reference (the fraction of variance the reconstructions explain).
+    /// Coefficient of determination, the mean over columns of each column's
+    /// `1 - SSE / SST` (scikit-learn's `r2_score` default), so that every column counts
+    /// alike whatever its units; constant columns are left out.
     pub r2: f64,
+    /// `1 - SSE / SST` over all values: the fraction of the table's total variance the
+    /// reconstructions explain, dominated by the columns of largest spread.
+    pub explained_variance: f64,
 }
 
 /// [`TableMetrics`] of the model's reconstructions of `data` (model-space rows, scaled as
@@ -157,19 +161,50 @@ impl TableMetrics {
                 *m += f64::from(v) / rows;
             }
         }
-        let (mut sse, mut sae, mut sst) = (0.0f64, 0.0f64, 0.0f64);
+        let (mut sse, mut sst) = (vec![0.0f64; width], vec![0.0f64; width]);
+        let mut sae = 0.0f64;
         for (i, (&x, &y)) in clean.iter().zip(outputs).enumerate() {
             let d = f64::from(x) - f64::from(y);
-            sse += d * d;
+            sse[i % width] += d * d;
             sae += d.abs();
-            sst += (f64::from(x) - means[i % width]).powi(2);
+            sst[i % width] += (f64::from(x) - means[i % width]).powi(2);
         }
         let count = clean.len().max(1) as f64;
+        let per_column: Vec<f64> = sse
+            .iter()
+            .zip(&sst)
+            .filter(|(_, t)| **t > 0.0)
+            .map(|(e, t)| 1.0 - e / t)
+            .collect();
+        let (total_sse, total_sst) = (sse.iter().sum::<f64>(), sst.iter().sum::<f64>());
         TableMetrics {
-            mse: sse / count,
+            mse: total_sse / count,
             mae: sae / count,
-            r2: if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN },
+            r2: if per_column.is_empty() {
+                f64::NAN
+            } else {
+                per_column.iter().sum::<f64>() / per_column.len() as f64
+            },
+            explained_variance: if total_sst > 0.0 {
+                1.0 - total_sse / total_sst
+            } else {
+                f64::NAN
+            },
         }
+    }
+}
+
+impl std::fmt::Display for TableMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "MSE:      {:.6} per value (original units)", self.mse)?;
+        writeln!(f, "MAE:      {:.6} per value (original units)", self.mae)?;
+        writeln!(f, "R^2:      {:.4} (mean over columns)", self.r2)?;
+        write!(
+            f,
+            "explained variance: {:.4} (all values; BCE and PSNR are left out: they assume \
+             values in [0, 1])",
+            self.explained_variance
+        )
     }
 }
 
@@ -289,14 +324,7 @@ impl std::fmt::Display for EvalReport {
         writeln!(f, "weights:  {}", self.weights)?;
         writeln!(f, "loss:     {:.6} ({})", self.loss, self.loss_name)?;
         if let Some(t) = &self.table {
-            writeln!(f, "MSE:      {:.6} per value (original units)", t.mse)?;
-            writeln!(f, "MAE:      {:.6} per value (original units)", t.mae)?;
-            write!(
-                f,
-                "R^2:      {:.4} (variance explained; BCE and PSNR are left out: they assume \
-                 values in [0, 1])",
-                t.r2
-            )?;
+            write!(f, "{t}")?;
         } else {
             writeln!(
                 f,
@@ -464,4 +492,23 @@ fn report_name(path: &Path) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_r2_averages_the_columns_and_explained_variance_pools_them() {
+        // Column 0 (spread 1) reconstructed exactly, column 1 (spread 100) by its mean;
+        // column 2 is constant and left out of R^2.
+        let clean = [0.0, 100.0, 5.0, 2.0, 300.0, 5.0];
+        let outputs = [0.0, 200.0, 5.0, 2.0, 200.0, 5.0];
+        let m = TableMetrics::between(&clean, &outputs, 3);
+        assert!((m.mse - 20_000.0 / 6.0).abs() < 1e-9, "{m:?}");
+        assert!((m.mae - 200.0 / 6.0).abs() < 1e-9, "{m:?}");
+        assert!((m.r2 - 0.5).abs() < 1e-12, "(1 + 0) / 2: {m:?}");
+        // SST = 2 + 20000, SSE = 20000.
+        assert!((m.explained_variance - 2.0 / 20_002.0).abs() < 1e-12, "{m:?}");
+    }
 }

@@ -136,6 +136,10 @@ pub struct PcaArgs {
     components: usize,
     #[command(flatten)]
     table: super::TableArgs,
+    /// Tables: scale each column before fitting (`none`, `standard` or `minmax`), fitted on
+    /// the training rows as `[data] scale` is; the errors are still in the table's own units.
+    #[arg(long, default_value = "none")]
+    scale: aekit::data::scaling::Scale,
     #[command(flatten)]
     compute: Compute,
 }
@@ -144,8 +148,20 @@ pub struct PcaArgs {
 pub fn pca(args: PcaArgs) -> anyhow::Result<()> {
     args.compute.setup()?;
     let device = aekit::device::plain_device(args.compute.device)?;
-    let (train, test) =
+    let (mut train, mut test) =
         aekit::data::config::load_dataset_path(&args.data, false, &args.table.options())?;
+    if train.shape.is_image() && args.scale != aekit::data::scaling::Scale::None {
+        anyhow::bail!(
+            "--scale: {} holds images; scaling is for table columns",
+            args.data.display()
+        );
+    }
+    let scaler = aekit::data::scaling::FeatureScaler::fit(&train, args.scale);
+    if let Some(scaler) = &scaler {
+        for data in std::iter::once(&mut train).chain(test.as_mut()) {
+            scaler.apply(&mut data.values);
+        }
+    }
     let components = args.components;
     let started = std::time::Instant::now();
     let pca = aekit::pca::fit(&train, components, &device)?;
@@ -159,11 +175,14 @@ pub fn pca(args: PcaArgs) -> anyhow::Result<()> {
     );
     if !scored.shape.is_image() {
         // Table rows: metrics in the table's own units (BCE and PSNR assume values in [0, 1]).
-        let outputs = pca.reconstruct(scored, &device);
-        let m = aekit::eval::TableMetrics::between(&scored.values, &outputs, scored.shape.len());
-        println!("MSE:      {:.6} per value", m.mse);
-        println!("MAE:      {:.6} per value", m.mae);
-        println!("R^2:      {:.4}", m.r2);
+        let mut outputs = pca.reconstruct(scored, &device);
+        let mut clean = scored.values.clone();
+        if let Some(scaler) = &scaler {
+            scaler.invert(&mut outputs);
+            scaler.invert(&mut clean);
+        }
+        let m = aekit::eval::TableMetrics::between(&clean, &outputs, scored.shape.len());
+        println!("{m}");
         return Ok(());
     }
     let m = pca.metrics(scored, &device);

@@ -21,6 +21,20 @@ pub enum Scale {
     Minmax,
 }
 
+impl std::str::FromStr for Scale {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "none" => Ok(Scale::None),
+            "standard" => Ok(Scale::Standard),
+            "minmax" => Ok(Scale::Minmax),
+            other => Err(format!(
+                "`{other}`: expected `none`, `standard` or `minmax`"
+            )),
+        }
+    }
+}
+
 /// A fitted per-column affine map: `scaled = (value - offset) / spread`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureScaler {

@@ -29,6 +29,15 @@ pub enum Activation {
     Softplus,
 }
 
+/// ELU (`alpha = 1`) whose discarded branch stays finite: Burn's `elu` takes `exp` of every
+/// input, so a pre-activation above ~88 makes `exp` infinite and its gradient, masked to 0,
+/// `inf * 0 = NaN` (a table's unscaled columns reached it on the second step).
+fn elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let negative = x.clone().lower_equal_scalar(0);
+    let exponential = x.clone().clamp_max(0).exp().sub_scalar(1);
+    x.mask_where(negative, exponential)
+}
+
 impl Activation {
     /// Applies the activation.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
@@ -38,7 +47,7 @@ impl Activation {
             Activation::Tanh => activation::tanh(x),
             Activation::Linear => x,
             Activation::LeakyRelu => activation::leaky_relu(x, 0.01),
-            Activation::Elu => activation::elu(x, 1.0),
+            Activation::Elu => elu(x),
             Activation::Softplus => activation::softplus(x, 1.0),
         }
     }
@@ -280,5 +289,27 @@ mod tests {
             .unwrap();
         assert!((sigmoid[1] - 0.5).abs() < 1e-6);
         assert!((sigmoid[2] - 1.0 / (1.0 + (-3f32).exp())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn elus_gradient_is_finite_for_large_inputs() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<1>::from_floats([-2.0, 0.0, 3.0, 500.0], &device).require_grad();
+        let y = Activation::Elu.forward(x.clone());
+        let values = y.clone().into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            (values[0] - ((-2f32).exp() - 1.0)).abs() < 1e-6,
+            "{values:?}"
+        );
+        assert_eq!(&values[1..], &[0.0, 3.0, 500.0]);
+        let grads = y.sum().backward();
+        let g = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!((g[0] - (-2f32).exp()).abs() < 1e-6, "{g:?}");
+        assert_eq!(&g[2..], &[1.0, 1.0], "{g:?}");
     }
 }

@@ -18,14 +18,31 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// How the learning rate changes over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `learning_rate` at every step.
+    #[default]
+    Constant,
+    /// Cosine annealing over the whole run, step by step, from `learning_rate` to
+    /// `final_learning_rate` (Loshchilov & Hutter's SGDR without restarts; PyTorch's
+    /// `CosineAnnealingLR`).
+    Cosine,
+}
+
 /// The `[train]` table of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// The optimizer.
     pub optimizer: OptimizerKind,
-    /// Learning rate.
+    /// Learning rate (the starting rate under a schedule).
     pub learning_rate: f64,
+    /// How the learning rate changes over the run: `constant` or `cosine`.
+    pub lr_schedule: LrSchedule,
+    /// `cosine`: the rate reached at the last step.
+    pub final_learning_rate: f64,
     /// Adam's first-moment decay.
     pub beta1: f64,
     /// Adam's second-moment decay.
@@ -65,6 +82,8 @@ impl Default for TrainConfig {
         Self {
             optimizer: OptimizerKind::Adam,
             learning_rate: 1e-3,
+            lr_schedule: LrSchedule::Constant,
+            final_learning_rate: 0.0,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
@@ -91,6 +110,14 @@ impl TrainConfig {
             return Err(format!(
                 "train.learning_rate must be a positive number, not {}",
                 self.learning_rate
+            ));
+        }
+        if !(self.final_learning_rate.is_finite()
+            && (0.0..=self.learning_rate).contains(&self.final_learning_rate))
+        {
+            return Err(format!(
+                "train.final_learning_rate must be between 0 and train.learning_rate ({}), not {}",
+                self.learning_rate, self.final_learning_rate
             ));
         }
         if self.epochs == 0 {
@@ -133,6 +160,24 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The learning rate of step `step` (0-based) of epoch `epoch` (1-based), with
+    /// `steps_per_epoch` steps an epoch: a function of the position alone, so that a resumed
+    /// run continues the schedule exactly.
+    pub fn learning_rate_at(&self, epoch: usize, step: usize, steps_per_epoch: usize) -> f64 {
+        match self.lr_schedule {
+            LrSchedule::Constant => self.learning_rate,
+            LrSchedule::Cosine => {
+                let total = (self.epochs * steps_per_epoch).max(1);
+                let done = (epoch.saturating_sub(1) * steps_per_epoch + step).min(total);
+                let progress = done as f64 / total as f64;
+                self.final_learning_rate
+                    + 0.5
+                        * (self.learning_rate - self.final_learning_rate)
+                        * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+
     /// Builds the optimizer.
     pub fn optimizer(&self) -> ModuleOptimizer {
         let decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);
@@ -153,5 +198,43 @@ impl TrainConfig {
                 }))
                 .init(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_runs_from_the_rate_to_the_final_rate() {
+        let tc = TrainConfig {
+            learning_rate: 1e-2,
+            final_learning_rate: 1e-4,
+            lr_schedule: LrSchedule::Cosine,
+            epochs: 4,
+            ..TrainConfig::default()
+        };
+        assert_eq!(tc.learning_rate_at(1, 0, 10), 1e-2);
+        // Half-way (epoch 3, step 0 of 4 x 10 steps): the mean of the two rates.
+        assert!((tc.learning_rate_at(3, 0, 10) - 0.5 * (1e-2 + 1e-4)).abs() < 1e-12);
+        let last = tc.learning_rate_at(4, 9, 10);
+        assert!(last > 1e-4 && last < 1.2e-4, "{last}");
+        let rates: Vec<f64> = (0..10).map(|s| tc.learning_rate_at(2, s, 10)).collect();
+        assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
+        let constant = TrainConfig::default();
+        assert_eq!(constant.learning_rate_at(7, 3, 10), constant.learning_rate);
+    }
+
+    #[test]
+    fn a_final_rate_above_the_rate_is_refused() {
+        let tc = TrainConfig {
+            final_learning_rate: 1.0,
+            ..TrainConfig::default()
+        };
+        assert!(
+            tc.validate()
+                .unwrap_err()
+                .contains("train.final_learning_rate")
+        );
     }
 }

@@ -238,17 +238,20 @@ pub fn diverged(loss: f64, first: f64) -> bool {
 /// The error for a diverged run: what happened, where its last good weights are (or that
 /// there are none), and how to go on with another learning rate.
 fn divergence(run: &RunDir, tc: &TrainConfig, what: &str) -> Error {
-    let kept = match checkpoint::latest(run) {
-        Ok(Some(path)) => format!("the last good checkpoint is kept in {}", path.display()),
-        _ => "no checkpoint was written before it diverged, so there is nothing to resume \
-              from; train anew with a lower train.learning_rate and --force"
+    let next = match checkpoint::latest(run) {
+        Ok(Some(path)) => format!(
+            "The last good checkpoint is kept in {}; to go on from it with another rate: \
+             `aekit train --resume {} --set train.learning_rate=...`",
+            path.display(),
+            run.path().display()
+        ),
+        _ => "No checkpoint was written before it diverged, so there is nothing to resume \
+              from: train anew with a lower train.learning_rate and --force"
             .to_string(),
     };
     Error::Training(format!(
-        "{what}: the learning rate ({}) is probably too high. {kept}; to go on from it with \
-         another rate: `aekit train --resume {} --set train.learning_rate=...`",
-        tc.learning_rate,
-        run.path().display()
+        "{what}: the learning rate ({}) is probably too high. {next}",
+        tc.learning_rate
     ))
 }
 
@@ -461,7 +464,12 @@ fn run_epochs(
                         ),
                     ));
                 }
-                step_update(model, optimizer, loss.total, tc.learning_rate);
+                step_update(
+                    model,
+                    optimizer,
+                    loss.total,
+                    tc.learning_rate_at(epoch, step, steps),
+                );
                 train_seconds += step_start.elapsed().as_secs_f64();
                 state.partial_loss_sum += loss_value * batch as f64;
                 state.partial_samples += batch;
