@@ -5,7 +5,7 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
-use commands::{bench, codes, data, denoise, evaluate, generate, maps, report, train};
+use commands::{bench, codes, config, data, denoise, evaluate, generate, maps, report, train};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -52,6 +52,11 @@ enum Command {
     /// The PCA baseline: fit on a data set's training split, report reconstruction on its
     /// test split (or the training split when it has none).
     Pca(evaluate::PcaArgs),
+    /// The reference of every config key; check a config without training.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Fetch or describe data sets.
     Data {
         #[command(subcommand)]
@@ -122,6 +127,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Activations(args) => maps::activations_command(args),
         Command::Report(args) => report::run(args),
         Command::Pca(args) => evaluate::pca(args),
+        Command::Config { command } => config::run(command),
         Command::Data { command } => data::run(command),
         Command::Bench { command } => bench::run(command),
     }

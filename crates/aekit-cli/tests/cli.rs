@@ -829,3 +829,26 @@ fn output_into_a_closed_pipe_ends_quietly() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn config_check_validates_without_training_and_config_reference_is_the_doc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/mnist-dense.toml");
+    let config = config.to_str().unwrap();
+    let out = aekit(tmp.path(), &["config", "check", config]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("valid; it trains into runs/mnist-dense"));
+    assert!(stdout(&out).contains("learning_rate"), "defaults filled in");
+    assert!(!tmp.path().join("runs").exists(), "nothing trained");
+    let bad = aekit(
+        tmp.path(),
+        &["config", "check", config, "--set", "train.epochs=abc"],
+    );
+    assert_clean_error(&bad, "train.epochs");
+    let reference = aekit(tmp.path(), &["config", "reference"]);
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config-reference.md"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&reference), doc);
+}

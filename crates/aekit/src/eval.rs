@@ -509,6 +509,9 @@ mod tests {
         assert!((m.mae - 200.0 / 6.0).abs() < 1e-9, "{m:?}");
         assert!((m.r2 - 0.5).abs() < 1e-12, "(1 + 0) / 2: {m:?}");
         // SST = 2 + 20000, SSE = 20000.
-        assert!((m.explained_variance - 2.0 / 20_002.0).abs() < 1e-12, "{m:?}");
+        assert!(
+            (m.explained_variance - 2.0 / 20_002.0).abs() < 1e-12,
+            "{m:?}"
+        );
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod apps;
 pub mod config;
+pub mod config_reference;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -10,7 +10,9 @@ use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
 /// A reconstruction loss, chosen by name in `[train] loss = "..."`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReconstructionLoss {
     /// Binary cross-entropy, computed from the output layer's logits so it never takes the

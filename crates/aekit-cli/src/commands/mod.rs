@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod codes;
+pub mod config;
 pub mod data;
 pub mod denoise;
 pub mod evaluate;

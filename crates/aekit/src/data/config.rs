@@ -20,7 +20,7 @@ pub const AUTO_VALIDATION_FRACTION: f64 = 0.1;
 const SOURCE: &str = "[data]";
 
 /// Where a run's samples come from and how they are split (the `[data]` table).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
     /// What kind of source `path` is; `auto` finds out from the path.
@@ -67,7 +67,9 @@ pub struct DataConfig {
 }
 
 /// Whether samples are binarised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Binarize {
     /// Values as loaded.
@@ -112,7 +114,9 @@ impl Default for DataConfig {
 }
 
 /// What kind of source a data path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DataKind {
     /// Find out from the path: a folder holding the IDX files is `idx`, another folder is
@@ -143,7 +147,9 @@ impl std::fmt::Display for DataKind {
 }
 
 /// How images are converted: to one grey channel or to three RGB channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Color {
     /// One channel: the luma of the image.
@@ -187,6 +193,22 @@ impl Validation {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+impl schemars::JsonSchema for Validation {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Validation".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [
+                { "const": "test", "description": "The source's test split; an error if it has none." },
+                { "const": "auto", "description": "The source's test split if it has one, else a held-out 0.1 of the training samples." },
+                { "type": "number", "description": "A seeded random fraction (strictly between 0 and 1) of the training samples." }
+            ]
+        })
     }
 }
 

@@ -9,7 +9,9 @@ use super::Dataset;
 use serde::{Deserialize, Serialize};
 
 /// How table columns are scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scale {
     /// Values as they are.

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 /// Which corruption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CorruptionKind {
     /// Add `N(0, sigma^2)` noise, then clip to [0, 1].
@@ -19,7 +19,7 @@ pub enum CorruptionKind {
 }
 
 /// `[model.corruption]`: how inputs are corrupted during training (a denoising autoencoder).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorruptionConfig {
     /// `gaussian`, `masking` or `salt-and-pepper`.

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// An element-wise activation function, chosen by name in a config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     /// `max(0, x)`.
@@ -78,7 +78,9 @@ pub fn stack_logits(stack: &[Linear], activation: Activation, x: Tensor<2>) -> T
 
 /// How a layer's weights are drawn at initialisation. Biases start at zero, except with
 /// `torch-default`, which reproduces PyTorch's `nn.Linear` defaults exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum WeightInit {
     /// Glorot/Xavier uniform, `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`: Keras's

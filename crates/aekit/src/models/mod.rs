@@ -27,7 +27,7 @@ use corruption::CorruptionConfig;
 use serde::{Deserialize, Serialize};
 
 /// The `[model]` table of a config: which family, and its settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
     /// A dense (fully connected) autoencoder, shallow or deep.

@@ -7,7 +7,7 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Which sparsity penalty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SparsityKind {
     /// `lambda * sum |a|`, averaged over the batch (Keras's `activity_regularizer=l1(lambda)`).
@@ -18,7 +18,7 @@ pub enum SparsityKind {
 }
 
 /// `[model.sparsity]`: a sparsity penalty on one encoder layer's activations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SparsityConfig {
     /// `l1` or `kl`.
@@ -138,7 +138,9 @@ pub fn kl_sparsity(activations: Tensor<2>, rho: f64, beta: f64) -> Tensor<1> {
 }
 
 /// How the contractive penalty's Jacobian norm is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum JacobianEstimator {
     /// The exact closed form where one exists (a one-layer encoder), else finite differences.
@@ -152,7 +154,7 @@ pub enum JacobianEstimator {
 
 /// `[model.contractive]`: the penalty `lambda * ||J_f(x)||_F^2` on the encoder's Jacobian,
 /// averaged over the batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractiveConfig {
     /// Weight of the penalty.

@@ -6,7 +6,9 @@ use crate::models::layers::{Activation, WeightInit};
 use serde::{Deserialize, Serialize};
 
 /// How an encoder level halves the height and width of its feature maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Downsample {
     /// 2x2 max pooling with stride 2 after the level's convolution (the Keras blog's way).
@@ -17,7 +19,9 @@ pub enum Downsample {
 }
 
 /// How a decoder level doubles the height and width of its feature maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Upsample {
     /// A convolution, then nearest-neighbour upsampling by 2 (the Keras blog's way).
@@ -36,7 +40,7 @@ pub enum Upsample {
 /// crops each doubled map to the size of the mirrored encoder level, so the output has the
 /// input's exact height and width for any input size. The Keras blog's model is
 /// `filters = [16, 8, 8]` (code 8x4x4 for 28x28 inputs; the decoder mirrors to `[8, 8, 16]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConvConfig {
     /// Channels of each encoder level's convolution, from the input towards the code; each

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A dense autoencoder: `input -> hidden... -> code -> mirrored hidden... -> input`.
 ///
 /// The seed of the course material is `hidden = []`, `code = 32`, relu code, sigmoid output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenseConfig {
     /// Values per sample, when the config wants to state it; checked against the data.

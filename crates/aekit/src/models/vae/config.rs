@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// The likelihood follows `[train] loss`: `bce` is a Bernoulli decoder, `mse` a Gaussian one
 /// with unit variance. Losses are in nats per sample (summed over values), as the ELBO is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaeConfig {
     /// Values per sample, when the config wants to state it; checked against the data.
@@ -47,7 +47,7 @@ pub struct VaeConfig {
 
 /// The `[model.conv]` table of a conv VAE: the conv family's level settings. The levels use
 /// the VAE's `activation` and `init`, and the output convolution its `output_activation`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaeConvConfig {
     /// Channels of each encoder level (each halves the height and width).
