@@ -178,12 +178,14 @@ fn encode_labels(raw: &[String]) -> (Vec<u32>, Vec<String>) {
     let mut names: Vec<&String> = raw.iter().collect();
     let numeric: Option<Vec<f64>> = raw.iter().map(|l| l.parse::<f64>().ok()).collect();
     if numeric.is_some() {
+        // Ties broken by the text, so that equal labels end up next to each other for
+        // `dedup` even among numerically equal ones (`1`, `1.0`, `1`).
         names.sort_by(|a, b| {
-            let (a, b) = (
+            let (x, y) = (
                 a.parse::<f64>().unwrap_or(0.0),
                 b.parse::<f64>().unwrap_or(0.0),
             );
-            a.total_cmp(&b)
+            x.total_cmp(&y).then_with(|| a.cmp(b))
         });
     } else {
         names.sort();

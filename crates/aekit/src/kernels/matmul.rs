@@ -37,7 +37,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// The matrix from row `row` and column `col` on.
-    fn from(self, row: usize, col: usize) -> Self {
+    pub(crate) fn from(self, row: usize, col: usize) -> Self {
         Self {
             values: &self.values[row * self.row_stride + col * self.col_stride..],
             ..self
@@ -150,5 +150,75 @@ unsafe fn gemm_raw(
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+/// The lower triangle (diagonal included) of the Gram matrix `Xᵀ X` of the row-major `n×d`
+/// matrix `x`, as a row-major `d×d` matrix whose upper triangle is left 0: the output's
+/// columns are cut into strips, and strip `j` (columns `j·w..(j+1)·w`) computes only the rows
+/// from `j·w` down, so the work is about half a full product; the strips run in parallel.
+pub(crate) fn gram_lower(x: &[f32], [n, d]: [usize; 2]) -> Vec<f32> {
+    assert_eq!(x.len(), n * d);
+    const STRIPS_PER_THREAD: usize = 4;
+    let strips = (rayon::current_num_threads() * STRIPS_PER_THREAD).clamp(1, d.max(1));
+    let width = d.div_ceil(strips).max(1);
+    let lhs = Matrix::row_major(x, d).transposed();
+    let rhs = Matrix::row_major(x, d);
+    let blocks: Vec<(usize, usize, Vec<f32>)> = (0..d.div_ceil(width))
+        .into_par_iter()
+        .map(|strip| {
+            let first = strip * width;
+            let cols = width.min(d - first);
+            let rows = d - first;
+            let mut block = vec![0f32; rows * cols];
+            if n > 0 {
+                serial_product(
+                    &mut block,
+                    cols,
+                    [rows, cols, n],
+                    lhs.from(first, 0),
+                    rhs.from(0, first),
+                );
+            }
+            (first, cols, block)
+        })
+        .collect();
+    let mut gram = vec![0f32; d * d];
+    for (first, cols, block) in blocks {
+        for (r, row) in block.chunks(cols).enumerate() {
+            let i = first + r;
+            for (c, &v) in row.iter().enumerate() {
+                if first + c <= i {
+                    gram[i * d + first + c] = v;
+                }
+            }
+        }
+    }
+    gram
+}
+
+#[cfg(test)]
+mod gram_tests {
+    use super::*;
+
+    #[test]
+    fn gram_lower_is_the_lower_triangle_of_xt_x() {
+        let (n, d) = (37, 29);
+        let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5).collect();
+        let gram = gram_lower(&x, [n, d]);
+        for i in 0..d {
+            for j in 0..d {
+                let expected: f32 = if j <= i {
+                    (0..n).map(|r| x[r * d + i] * x[r * d + j]).sum()
+                } else {
+                    0.0
+                };
+                assert!(
+                    (gram[i * d + j] - expected).abs() < 1e-3,
+                    "({i}, {j}): {} vs {expected}",
+                    gram[i * d + j]
+                );
+            }
+        }
     }
 }
