@@ -217,7 +217,7 @@ pub fn run(
             config.train.epochs = cap;
             notes.push(format!("capped at {cap} epochs (--max-epochs)"));
         }
-        let (status, provenance) = train_or_reuse(&config, options)?;
+        let (status, provenance) = train_or_reuse(&config, options.device, options.quiet)?;
         // The final weights: the shipped configs validate on the test split, so the best
         // epoch's weights would be chosen on the very samples the table reports.
         let eval_options = eval::EvalOptions {
@@ -272,9 +272,12 @@ fn toml_string(path: &Path) -> String {
 
 /// Trains `config` into its run directory unless a finished run of it is there; resumes an
 /// unfinished one. Returns the run's summary and a note on what was done.
-fn train_or_reuse(
+/// Trains `config` into its run directory, or reuses a finished run of the same `[model]`
+/// and `[data]` there (resuming an unfinished one); returns its summary and what was done.
+pub(crate) fn train_or_reuse(
     config: &RunConfig,
-    options: &QualityOptions,
+    device: DeviceChoice,
+    quiet: bool,
 ) -> Result<(aekit::run_dir::Summary, String)> {
     let run_path = config.run_dir();
     let mut resume = false;
@@ -302,8 +305,8 @@ fn train_or_reuse(
     let train_options = TrainOptions {
         force: false,
         resume,
-        device: options.device,
-        quiet: options.quiet,
+        device,
+        quiet,
         on_epoch_end: None,
     };
     let outcome = train::train(config, &train_options)?;

@@ -5,7 +5,9 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
-use commands::{bench, codes, config, data, denoise, evaluate, generate, maps, report, train};
+use commands::{
+    anomaly, bench, codes, config, data, denoise, evaluate, generate, maps, report, train,
+};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -52,6 +54,11 @@ enum Command {
     /// The PCA baseline: fit on a data set's training split, report reconstruction on its
     /// test split (or the training split when it has none).
     Pca(evaluate::PcaArgs),
+    /// Anomaly detection: fit a detector on normal data, score new samples.
+    Anomaly {
+        #[command(subcommand)]
+        command: anomaly::AnomalyCommand,
+    },
     /// The reference of every config key; check a config without training.
     Config {
         #[command(subcommand)]
@@ -127,6 +134,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Activations(args) => maps::activations_command(args),
         Command::Report(args) => report::run(args),
         Command::Pca(args) => evaluate::pca(args),
+        Command::Anomaly { command } => anomaly::run(command),
         Command::Config { command } => config::run(command),
         Command::Data { command } => data::run(command),
         Command::Bench { command } => bench::run(command),

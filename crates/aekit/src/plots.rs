@@ -1,5 +1,5 @@
-//! Pictures of a run: loss curves (`loss.png`) and originals above their reconstructions
-//! (`reconstructions.png`).
+//! Pictures of a run: loss curves (`loss.png`), originals above their reconstructions
+//! (`reconstructions.png`), image grids and anomaly-score histograms.
 
 use crate::data::{Dataset, SampleShape};
 use crate::error::{Error, Result};
@@ -215,4 +215,105 @@ pub fn save_sample_png(path: &Path, shape: SampleShape, values: &[f32]) -> Resul
     };
     saved.map_err(|e| Error::data(path, format!("cannot write the image: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Histograms of score groups (each normalised to fractions of its own samples, so that a
+/// small group shows beside a large one) with the threshold as a vertical line.
+pub fn score_histograms(
+    path: &Path,
+    groups: &[(&str, &[f64])],
+    threshold: f64,
+    score_name: &str,
+) -> Result<()> {
+    register_font();
+    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
+    draw_score_histograms(&tmp, groups, threshold, score_name)
+        .map_err(|e| Error::data(path, format!("cannot draw the histogram: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn draw_score_histograms(
+    path: &Path,
+    groups: &[(&str, &[f64])],
+    threshold: f64,
+    score_name: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    const BINS: usize = 60;
+    let all: Vec<f64> = groups
+        .iter()
+        .flat_map(|(_, s)| s.iter().copied())
+        .filter(|v| v.is_finite())
+        .collect();
+    let mut sorted = all.clone();
+    sorted.sort_by(f64::total_cmp);
+    // The range covers the bulk (up to the 99.5th percentile) and the threshold, so that a
+    // few extreme scores do not squash every bin into one.
+    let lo = sorted.first().copied().unwrap_or(0.0).min(threshold);
+    let high = sorted
+        .get(((sorted.len() as f64 * 0.995) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(1.0);
+    let hi = high.max(threshold) + 1e-12;
+    let width = (hi - lo) / BINS as f64;
+    let histograms: Vec<Vec<f64>> = groups
+        .iter()
+        .map(|(_, scores)| {
+            let mut counts = vec![0f64; BINS];
+            for &s in scores.iter() {
+                let bin = (((s - lo) / width).floor().max(0.0) as usize).min(BINS - 1);
+                counts[bin] += 1.0 / scores.len().max(1) as f64;
+            }
+            counts
+        })
+        .collect();
+    let top = histograms
+        .iter()
+        .flatten()
+        .fold(0f64, |a, &b| a.max(b))
+        .max(1e-9)
+        * 1.1;
+    let root = BitMapBackend::new(path, (800, 450)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{score_name} scores"), ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(lo..hi, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "{score_name} (higher: more anomalous; last bin holds the top 0.5 %)"
+        ))
+        .y_desc("fraction of the group")
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    let colours = [BLUE, RED, GREEN, MAGENTA];
+    for (g, ((name, scores), counts)) in groups.iter().zip(&histograms).enumerate() {
+        let colour = colours[g % colours.len()];
+        chart
+            .draw_series(counts.iter().enumerate().map(|(b, &c)| {
+                let x = lo + b as f64 * width;
+                Rectangle::new([(x, 0.0), (x + width, c)], colour.mix(0.35).filled())
+            }))?
+            .label(format!("{name} ({})", scores.len()))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.mix(0.5).filled())
+            });
+    }
+    chart
+        .draw_series(LineSeries::new(
+            [(threshold, 0.0), (threshold, top)],
+            BLACK.stroke_width(2),
+        ))?
+        .label(format!("threshold {threshold:.4}"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    root.present()?;
+    Ok(())
 }

@@ -262,7 +262,8 @@ impl RunDir {
         if !path.is_file() {
             return Err(Error::run(
                 &self.path,
-                "the files disagree: config.toml scales the data (data.scale), but scaler.json                  is missing",
+                "the files disagree: config.toml scales the data (data.scale), but scaler.json \
+                 is missing",
             ));
         }
         read_json(&path).map(Some)

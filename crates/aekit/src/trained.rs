@@ -191,6 +191,12 @@ impl TrainedModel {
         self.scaler.as_ref()
     }
 
+    /// The run's own training samples, as training saw them (its class filter, limit and
+    /// scaling applied).
+    pub fn training_data(&self) -> Result<Dataset> {
+        Ok(data::load_splits(&self.config.data)?.train)
+    }
+
     /// The run's own validation samples.
     pub fn validation_data(&self) -> Result<Dataset> {
         Ok(data::load_splits(&self.config.data)?.valid)

@@ -145,6 +145,27 @@ fn csv_table() {
             };
             let result = table::load_csv(&path, &options);
             succeeded.push(result.is_ok());
+            if let Ok(table) = &result {
+                // As the fuzz target checks: one label per sample, one name per class.
+                if let Some(labels) = &table.labels {
+                    assert_eq!(labels.len(), table.len(), "{}", input.display());
+                    assert!(
+                        labels
+                            .iter()
+                            .all(|&l| (l as usize) < table.class_names.len())
+                    );
+                    let mut names = table.class_names.clone();
+                    names.sort();
+                    names.dedup();
+                    assert_eq!(
+                        names.len(),
+                        table.class_names.len(),
+                        "{}: class names repeat: {:?}",
+                        input.display(),
+                        table.class_names
+                    );
+                }
+            }
             // A failing input fails with every combination; any error names the file.
             let each = if expect == Expect::Err {
                 Expect::Err

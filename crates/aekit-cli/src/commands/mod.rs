@@ -2,6 +2,7 @@
 //! run-and-weights options of every command that applies a trained model, and a spinner
 //! for long steps.
 
+pub mod anomaly;
 pub mod bench;
 pub mod codes;
 pub mod config;

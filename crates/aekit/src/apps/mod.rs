@@ -11,6 +11,7 @@
 //! - [`report`]: one self-contained HTML page about a run (`aekit report`).
 
 pub mod activations;
+pub mod anomaly;
 pub mod cluster;
 pub mod codes;
 pub mod denoise;

@@ -64,6 +64,14 @@ pub struct DataConfig {
     /// (mean 0, standard deviation 1) or `minmax` (to [0, 1]). Stored in the run and applied
     /// by every command that reads data for it.
     pub scale: super::scaling::Scale,
+    /// Train (and validate) only on these classes, by label (`[3]`) or class name
+    /// (`["circle"]`): the one-class protocol of anomaly detection. Commands that read the
+    /// test split for the run (`anomaly score`, `eval`) still see every class.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub train_classes: Vec<super::classes::ClassRef>,
+    /// Train (and validate) on every class but these (by label or class name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude_classes: Vec<super::classes::ClassRef>,
 }
 
 /// Whether samples are binarised.
@@ -109,6 +117,22 @@ impl Default for DataConfig {
             size: 28,
             binarize: Binarize::None,
             scale: super::scaling::Scale::None,
+            train_classes: Vec::new(),
+            exclude_classes: Vec::new(),
+        }
+    }
+}
+
+impl DataConfig {
+    /// The class filter `train_classes` or `exclude_classes` asks for, if any.
+    pub fn class_filter(&self) -> Option<super::classes::ClassFilter<'_>> {
+        use super::classes::ClassFilter;
+        if !self.train_classes.is_empty() {
+            Some(ClassFilter::Keep(&self.train_classes))
+        } else if !self.exclude_classes.is_empty() {
+            Some(ClassFilter::Exclude(&self.exclude_classes))
+        } else {
+            None
         }
     }
 }
@@ -297,6 +321,13 @@ impl DataConfig {
                  not [{height}, {width}]"
             ));
         }
+        if !self.train_classes.is_empty() && !self.exclude_classes.is_empty() {
+            return Err(
+                "`data.train_classes` and `data.exclude_classes` cannot both be given: keep \
+                 some classes or exclude some"
+                    .into(),
+            );
+        }
         if self.label_column.is_some() && !self.has_header {
             return Err(
                 "`data.label_column` names a column of the header, but `data.has_header` is false"
@@ -348,6 +379,32 @@ pub fn load_splits(config: &DataConfig) -> Result<DataSplits> {
         (Validation::Auto, None) => hold_out(&train, AUTO_VALIDATION_FRACTION, config.seed)?,
         (Validation::Fraction(fraction), _) => hold_out(&train, fraction, config.seed)?,
     };
+    // Validation keeps the same classes as training, so that early stopping and the best
+    // weights are chosen on normal samples only (never on the anomalies of a test split).
+    let (train, valid) = match config.class_filter() {
+        None => (train, valid),
+        Some(filter) => {
+            let train = filter
+                .apply(&train)
+                .map_err(|message| Error::config(SOURCE, message))?;
+            let valid = filter
+                .apply(&valid)
+                .map_err(|message| Error::config(SOURCE, message))?;
+            for (split, data) in [("training", &train), ("validation", &valid)] {
+                if data.is_empty() {
+                    return Err(Error::config(
+                        SOURCE,
+                        format!(
+                            "`{}` leaves no {split} samples in {}",
+                            filter.key(),
+                            data.name
+                        ),
+                    ));
+                }
+            }
+            (train, valid)
+        }
+    };
     let train = match config.limit {
         Some(limit) if limit < train.len() => train.take(limit),
         _ => train,
@@ -387,7 +444,8 @@ fn scaler_for(
         return Err(Error::config(
             SOURCE,
             format!(
-                "`data.scale` scales table columns, but {} holds images ({}); pixels are                  already scaled to [0, 1]",
+                "`data.scale` scales table columns, but {} holds images ({}); pixels are \
+                 already scaled to [0, 1]",
                 train.name, train.shape
             ),
         ));

@@ -254,7 +254,22 @@ fn decode_within_limits(path: &Path, bytes: &[u8], format: ImageFormat) -> Resul
         return Err(Error::data(
             path,
             format!(
-                "the image is {width}x{height} pixels; aekit decodes images of at most                  {MAX_IMAGE_SIDE} pixels a side (shrink it first)"
+                "the image is {width}x{height} pixels; aekit decodes images of at most \
+                 {MAX_IMAGE_SIDE} pixels a side (shrink it first)"
+            ),
+        ));
+    }
+    // The JPEG decoder fills missing scan data in rather than failing, so a few hundred bytes
+    // of header claiming 8192x8192 would decode (for seconds) as a grey image. Every 8x8 block
+    // costs at least one bit of Huffman code: a file shorter than that is truncated.
+    let least_bytes = u64::from(width) * u64::from(height) / 512;
+    if format == ImageFormat::Jpeg && (bytes.len() as u64) < least_bytes {
+        return Err(Error::data(
+            path,
+            format!(
+                "file is truncated: a {width}x{height} JPEG image needs at least {least_bytes} \
+                 bytes, found {}",
+                bytes.len()
             ),
         ));
     }

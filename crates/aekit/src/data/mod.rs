@@ -5,6 +5,7 @@
 //! [0, 1]), an optional label per sample, and the shape of one sample. Training, evaluation
 //! and the applications only ever see a [`Dataset`].
 
+pub mod classes;
 pub mod config;
 pub mod fetch;
 pub mod generated;

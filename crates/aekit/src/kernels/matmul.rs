@@ -204,7 +204,9 @@ mod gram_tests {
     #[test]
     fn gram_lower_is_the_lower_triangle_of_xt_x() {
         let (n, d) = (37, 29);
-        let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5).collect();
+        let x: Vec<f32> = (0..n * d)
+            .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
+            .collect();
         let gram = gram_lower(&x, [n, d]);
         for i in 0..d {
             for j in 0..d {
