@@ -4,41 +4,12 @@
 //! built-in shapes, checks what lands on disk, and that bad input is one clear error.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 mod common;
 
-use common::aekit;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
-
-/// An error is one clear line naming `needle`: no panic, no backtrace.
-fn clean_error(output: Output, needle: &str) {
-    let err = text(&output.stderr);
-    assert!(!output.status.success(), "expected a failure: {err}");
-    assert!(!err.contains("panicked"), "not a clean error: {err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("no error line in: {err}"));
-    assert!(
-        line.contains(needle),
-        "`{line}` does not mention `{needle}`"
-    );
-}
+use common::{aekit, clean_error, ok, text};
 
 /// Two runs trained once for all tests: a dense autoencoder with an 8-value code and a VAE
 /// with a 2-D code, on 16x16 shapes.

@@ -44,6 +44,10 @@ pub enum DataCommand {
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Add this many anomalous rows (half far out along the table's structure, half off
+        /// it); the label column then says which rows are anomalous (1).
+        #[arg(long, default_value_t = 0)]
+        anomalies: usize,
         /// Replace --out if it exists.
         #[arg(long)]
         force: bool,
@@ -101,6 +105,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             factors,
             same_scale,
             seed,
+            anomalies,
             force,
         } => {
             aekit::apps::check_extension(&out, &["csv"])?;
@@ -114,13 +119,20 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                 factors,
                 mixed_scales: !same_scale,
                 seed,
+                anomalies,
                 ..Default::default()
             };
             let text = aekit::data::generated::correlated_table(&spec);
             aekit::run_dir::write_atomic(&out, text.as_bytes())?;
+            let labels = if anomalies > 0 {
+                format!("{anomalies} anomalous rows among them, label 1")
+            } else {
+                "a label column".to_string()
+            };
             println!(
-                "wrote {} ({rows} rows, {features} features from {factors} factors, a label column)",
-                out.display()
+                "wrote {} ({} rows, {features} features from {factors} factors, {labels})",
+                out.display(),
+                rows + anomalies
             );
         }
         DataCommand::MakeImages {

@@ -1,5 +1,8 @@
 //! What the CLI's end-to-end test files share: running the real `aekit` binary.
 
+// Each test file uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -11,4 +14,33 @@ pub fn aekit(dir: &Path, args: &[&str]) -> Output {
         .env("RUST_BACKTRACE", "1")
         .output()
         .expect("the aekit binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// An error is one clear line naming `needle`: no panic, no backtrace.
+pub fn clean_error(output: Output, needle: &str) {
+    let err = text(&output.stderr);
+    assert!(!output.status.success(), "expected a failure: {err}");
+    assert!(!err.contains("panicked"), "not a clean error: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    assert!(
+        line.contains(needle),
+        "`{line}` does not mention `{needle}`"
+    );
 }

@@ -578,7 +578,7 @@ pub fn anomalous(model: &TrainedModel, data: &Dataset, truth: &Truth) -> Result<
                 .map_err(|message| {
                     Error::data(
                         source,
-                        message.replace("exclude_classes", "--anomaly-classes"),
+                        message.replace("`data.exclude_classes`", "--anomaly-classes"),
                     )
                 })?
         }
@@ -809,4 +809,72 @@ pub fn error_map_picture(
         &[&originals, &reconstructions, &maps],
         indices.len().max(1),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_rules_parse_and_refuse_what_is_outside_zero_one() {
+        assert_eq!(
+            "contamination:0.05".parse::<ThresholdRule>(),
+            Ok(ThresholdRule::Contamination(0.05))
+        );
+        assert_eq!(
+            "quantile:0.99".parse::<ThresholdRule>(),
+            Ok(ThresholdRule::Quantile(0.99))
+        );
+        assert_eq!("auto".parse::<ThresholdRule>(), Ok(ThresholdRule::Auto));
+        for bad in [
+            "contamination:0",
+            "quantile:1",
+            "quantile:-0.5",
+            "quantile:x",
+            "q:0.5",
+            "0.5",
+        ] {
+            let err = bad.parse::<ThresholdRule>().unwrap_err();
+            assert!(err.contains(bad.split(':').next().unwrap()), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn thresholds_and_percentiles_of_training_scores() {
+        let scores: Vec<f64> = (1..=100).map(f64::from).collect();
+        // NumPy: np.quantile(1..100, 0.95) = 95.05.
+        let t = threshold(&scores, ThresholdRule::Contamination(0.05));
+        assert!((t - 95.05).abs() < 1e-9, "{t}");
+        assert!((threshold(&scores, ThresholdRule::Quantile(0.5)) - 50.5).abs() < 1e-9);
+        let distribution = ScoreDistribution::of(&scores);
+        assert_eq!((distribution.min, distribution.max), (1.0, 100.0));
+        assert!((distribution.percentile(50.5) - 0.5).abs() < 1e-3);
+        assert_eq!(distribution.percentile(0.0), 0.0);
+        assert_eq!(distribution.percentile(1e9), 1.0);
+        // Auto on log-normal-like scores: above the bulk, below the largest outlier.
+        let mut skewed: Vec<f64> = (0..1000).map(|i| (f64::from(i) / 500.0).exp()).collect();
+        skewed.push(1e4);
+        let auto = threshold(&skewed, ThresholdRule::Auto);
+        assert!(auto > 7.0 && auto < 1e4, "{auto}");
+    }
+
+    #[test]
+    fn probabilities_follow_the_training_scores() {
+        let detector = AnomalyDetector {
+            score: ScoreSettings::default(),
+            threshold_rule: "quantile:0.5".into(),
+            threshold: 2.0,
+            fitted_on: "toy".into(),
+            weights: "model-best.bpk".into(),
+            training: ScoreDistribution::of(&[1.0, 2.0, 3.0]),
+            code_gaussian: None,
+            combine: None,
+        };
+        let j = detector.judge(vec![0.0, 2.0, 3.0, 10.0]);
+        assert_eq!(j.flags, vec![false, false, true, true]);
+        assert_eq!(j.probability_linear, vec![0.0, 0.5, 1.0, 1.0]);
+        // unify: erf((s - mean) / (std sqrt 2)), 0 at and below the mean.
+        assert_eq!(j.probability_unify[1], 0.0);
+        assert!(j.probability_unify[3] > 0.99 && j.probability_unify[2] > 0.5);
+    }
 }

@@ -24,6 +24,11 @@ pub struct TableSpec {
     pub mixed_scales: bool,
     /// Seed of every draw.
     pub seed: u64,
+    /// Anomalous rows added among the normal ones (0: none). Half lie far out along the
+    /// manifold (factors four times as large: only their code is unusual), half off it
+    /// (ten times the noise: their reconstruction is poor). With anomalies, the label
+    /// column says which rows are anomalous (1) and which normal (0).
+    pub anomalies: usize,
 }
 
 impl Default for TableSpec {
@@ -35,30 +40,55 @@ impl Default for TableSpec {
             noise: 0.05,
             mixed_scales: true,
             seed: 0,
+            anomalies: 0,
         }
     }
 }
 
 /// The rows of a table drawn as `spec` says, row-major, and each row's label (0 or 1: the
-/// sign of its first factor).
+/// sign of its first factor; with anomalies, whether the row is one).
 pub fn correlated_rows(spec: &TableSpec) -> (Vec<f32>, Vec<u32>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
     let mixing: Vec<f64> = (0..spec.factors * spec.features)
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
     let noise = Normal::new(0.0, spec.noise.max(0.0)).expect("a valid spread");
-    let mut values = Vec::with_capacity(spec.rows * spec.features);
-    let mut labels = Vec::with_capacity(spec.rows);
-    for _ in 0..spec.rows {
-        let z: Vec<f64> = (0..spec.factors)
+    let loud = Normal::new(0.0, 10.0 * spec.noise.max(1e-3)).expect("a valid spread");
+    let total = spec.rows + spec.anomalies;
+    // Which rows are anomalous: a seeded choice, spread through the table.
+    let mut anomalous = vec![false; total];
+    if spec.anomalies > 0 {
+        for i in rand::seq::index::sample(&mut rng, total, spec.anomalies.min(total)) {
+            anomalous[i] = true;
+        }
+    }
+    let mut values = Vec::with_capacity(total * spec.features);
+    let mut labels = Vec::with_capacity(total);
+    let mut seen_anomalies = 0usize;
+    for &is_anomaly in &anomalous {
+        let mut z: Vec<f64> = (0..spec.factors)
             .map(|_| StandardNormal.sample(&mut rng))
             .collect();
-        labels.push(u32::from(z.first().is_some_and(|&v| v > 0.0)));
+        let off_manifold = is_anomaly && seen_anomalies % 2 == 1;
+        if is_anomaly && !off_manifold {
+            z.iter_mut().for_each(|v| *v *= 4.0);
+        }
+        seen_anomalies += usize::from(is_anomaly);
+        labels.push(if spec.anomalies > 0 {
+            u32::from(is_anomaly)
+        } else {
+            u32::from(z.first().is_some_and(|&v| v > 0.0))
+        });
         for j in 0..spec.features {
             let signal: f64 = (0..spec.factors)
                 .map(|f| z[f] * mixing[f * spec.features + j])
                 .sum();
-            let value = signal + noise.sample(&mut rng);
+            let jitter = if off_manifold {
+                loud.sample(&mut rng)
+            } else {
+                noise.sample(&mut rng)
+            };
+            let value = signal + jitter;
             let value = if spec.mixed_scales {
                 value * 10f64.powi((j % 5) as i32) + j as f64
             } else {
