@@ -253,6 +253,31 @@ impl TrainedModel {
         })
     }
 
+    /// Each sample's mean reconstruction error, by `kind` (MSE, L1, or BCE on outputs clipped
+    /// into (0, 1)), computed per batch on the device so that only one value per sample is
+    /// copied back.
+    pub fn reconstruction_errors(
+        &self,
+        inputs: &[f32],
+        kind: crate::loss::ReconstructionLoss,
+    ) -> Result<Vec<f64>> {
+        use crate::loss::ReconstructionLoss;
+        let errors = self.map_batches(inputs, self.input_len(), "inputs", |x| {
+            let y = self.model.reconstruct(x.clone());
+            let per_value = match kind {
+                ReconstructionLoss::Mse => (y - x).powi_scalar(2),
+                ReconstructionLoss::L1 => (y - x).abs(),
+                ReconstructionLoss::Bce => {
+                    let y = y.clamp(1e-7, 1.0 - 1e-7);
+                    let one_minus = y.clone().neg().add_scalar(1.0).log();
+                    (x.clone() * y.log() + x.neg().add_scalar(1.0) * one_minus).neg()
+                }
+            };
+            per_value.mean_dim(1)
+        })?;
+        Ok(errors.into_iter().map(f64::from).collect())
+    }
+
     /// Each sample's loss ([`Autoencoder::sample_losses`]): its reconstruction loss, for a
     /// VAE its negative ELBO with one code drawn per sample from a generator seeded with
     /// `seed` (the same seed gives the same scores).

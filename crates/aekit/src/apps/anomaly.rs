@@ -16,6 +16,7 @@
 use crate::data::Dataset;
 use crate::data::classes::{ClassFilter, ClassRef};
 use crate::error::{Error, Result};
+use crate::loss::ReconstructionLoss;
 use crate::run_dir::{self, RunDir};
 use crate::stats::detection::{self, Confusion};
 use crate::stats::gaussian::CodeGaussian;
@@ -494,32 +495,9 @@ fn reconstruction_scores(
     match kind {
         ScoreKind::Loss => model.sample_scores(values, settings.seed),
         ScoreKind::Iw => model.importance_weighted_nll(values, settings.iw_samples, settings.seed),
-        ScoreKind::Mse | ScoreKind::L1 | ScoreKind::Bce => {
-            let outputs = model.reconstruct(values)?;
-            let width = model.input_len();
-            Ok(values
-                .chunks(width)
-                .zip(outputs.chunks(width))
-                .map(|(x, y)| {
-                    let total: f64 = x
-                        .iter()
-                        .zip(y)
-                        .map(|(&x, &y)| {
-                            let (x, y) = (f64::from(x), f64::from(y));
-                            match kind {
-                                ScoreKind::Mse => (x - y).powi(2),
-                                ScoreKind::L1 => (x - y).abs(),
-                                _ => {
-                                    let y = y.clamp(1e-7, 1.0 - 1e-7);
-                                    -(x * y.ln() + (1.0 - x) * (1.0 - y).ln())
-                                }
-                            }
-                        })
-                        .sum();
-                    total / width as f64
-                })
-                .collect())
-        }
+        ScoreKind::Mse => model.reconstruction_errors(values, ReconstructionLoss::Mse),
+        ScoreKind::L1 => model.reconstruction_errors(values, ReconstructionLoss::L1),
+        ScoreKind::Bce => model.reconstruction_errors(values, ReconstructionLoss::Bce),
         ScoreKind::Mahalanobis | ScoreKind::Combined => Err(Error::Input(format!(
             "{kind} is not a reconstruction score"
         ))),
