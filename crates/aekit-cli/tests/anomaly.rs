@@ -8,11 +8,7 @@ mod common;
 use common::{aekit, clean_error, ok};
 
 fn auroc(output: &str) -> f64 {
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("AUROC:"))
-        .unwrap_or_else(|| panic!("no AUROC line: {output}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    common::figure(output, "AUROC:")
 }
 
 /// A dense autoencoder trained on the circles of the 16x16 shapes only.

@@ -539,19 +539,11 @@ fn table_run(dir: &Path, name: &str, extra: &[&str]) -> String {
 }
 
 fn mse(output: &str) -> f64 {
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("MSE:"))
-        .unwrap_or_else(|| panic!("no MSE line: {output}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    common::figure(output, "MSE:")
 }
 
 fn r_squared(eval_output: &str) -> f64 {
-    let line = eval_output
-        .lines()
-        .find(|l| l.starts_with("R^2:"))
-        .unwrap_or_else(|| panic!("no R^2 line: {eval_output}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    common::figure(eval_output, "R^2:")
 }
 
 #[test]

@@ -173,14 +173,21 @@ fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
                 "Training capped at {cap} epochs (--max-epochs).\n"
             ));
         }
-        let report = format!(
-            "{}\n{notes}\n{table}",
-            aekit_bench::report::header("aekit one-class anomaly benchmark")
-        );
-        std::fs::write(&out, report)
-            .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", out.display()))?;
-        eprintln!("wrote {}", out.display());
+        write_report(
+            &out,
+            "aekit one-class anomaly benchmark",
+            &format!("{notes}\n{table}"),
+        )?;
     }
+    Ok(())
+}
+
+/// Writes a benchmark report: its header (command, machine, date), then `body`.
+fn write_report(out: &std::path::Path, title: &str, body: &str) -> anyhow::Result<()> {
+    let report = format!("{}\n{body}", aekit_bench::report::header(title));
+    std::fs::write(out, report)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", out.display()))?;
+    eprintln!("wrote {}", out.display());
     Ok(())
 }
 
@@ -280,13 +287,7 @@ fn quality(args: QualityArgs) -> anyhow::Result<()> {
     let table = aekit_bench::quality::table(&rows);
     println!("{table}");
     if let Some(out) = out {
-        let report = format!(
-            "{}\n{table}",
-            aekit_bench::report::header("aekit quality benchmark")
-        );
-        std::fs::write(&out, report)
-            .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", out.display()))?;
-        eprintln!("wrote {}", out.display());
+        write_report(&out, "aekit quality benchmark", &table)?;
     }
     Ok(())
 }

@@ -44,3 +44,12 @@ pub fn clean_error(output: Output, needle: &str) {
         "`{line}` does not mention `{needle}`"
     );
 }
+
+/// The number after `prefix` at the start of a line of a command's output (`AUROC:    96.3`).
+pub fn figure(output: &str, prefix: &str) -> f64 {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line: {output}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
