@@ -195,7 +195,7 @@ fn family_aurocs(
                 iw_samples: options.iw_samples,
                 seed: 0,
             };
-            let detector =
+            let (detector, _) =
                 anomaly::fit(&model, &train, settings, ThresholdRule::Contamination(0.05))?;
             let scores = detector.scores(&model, &test)?;
             Ok((kind, auroc(&scores, &test, class)?))

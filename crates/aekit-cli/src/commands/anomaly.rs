@@ -122,11 +122,11 @@ fn fit(args: FitArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let detector = anomaly::fit(&model, &data, settings, args.threshold)?;
+    let (detector, training_scores) = anomaly::fit(&model, &data, settings, args.threshold)?;
     let seconds = started.elapsed().as_secs_f64();
     detector.save(model.run())?;
     let t = &detector.training;
-    let flagged = detector.judge(detector.scores(&model, &data)?).flags;
+    let flagged = detector.judge(training_scores).flags;
     println!(
         "fitted a {} detector on {} normal samples ({}) in {seconds:.2} s",
         detector.score.kind, t.count, detector.fitted_on
@@ -173,7 +173,12 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let judgement = detector.judge(scores);
     let is_table = !data.shape.is_image();
-    let (outputs, errors) = anomaly::value_errors(&model, &data.values)?;
+    // Per-value errors only where they are used: tables' feature shares, explanations.
+    let (outputs, errors) = if is_table || args.explain.is_some() {
+        anomaly::value_errors(&model, &data.values)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let csv = anomaly::scores_csv(&data, &judgement, is_table.then_some(&errors[..]));
     aekit::run_dir::write_atomic(&args.out, csv.as_bytes())?;
     let flagged = judgement.flags.iter().filter(|&&f| f).count();

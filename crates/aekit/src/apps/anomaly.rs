@@ -291,13 +291,14 @@ pub struct Judgement {
     pub percentile: Vec<f64>,
 }
 
-/// Fits a detector to normal samples `data` (prepared for `model`).
+/// Fits a detector to normal samples `data` (prepared for `model`); returns it and the
+/// training scores it was fitted to.
 pub fn fit(
     model: &TrainedModel,
     data: &Dataset,
     settings: ScoreSettings,
     rule: ThresholdRule,
-) -> Result<AnomalyDetector> {
+) -> Result<(AnomalyDetector, Vec<f64>)> {
     check_settings(model, settings)?;
     if data.len() < 2 {
         return Err(Error::data(
@@ -328,15 +329,26 @@ pub fn fit(
         code_gaussian,
         combine: None,
     };
-    if settings.kind == ScoreKind::Combined {
-        let parts = detector.score_parts(model, data)?;
-        detector.combine = Some([Standardise::of(&parts[0]), Standardise::of(&parts[1])]);
-    }
-    let scores = detector.scores(model, data)?;
+    let scores = if settings.kind == ScoreKind::Combined {
+        let [loss, code] = detector.score_parts(model, data)?;
+        let combine = [Standardise::of(&loss), Standardise::of(&code)];
+        detector.combine = Some(combine);
+        combined(&loss, &code, combine)
+    } else {
+        detector.scores(model, data)?
+    };
     check_finite(&scores, data)?;
     detector.training = ScoreDistribution::of(&scores);
     detector.threshold = threshold(&scores, rule);
-    Ok(detector)
+    Ok((detector, scores))
+}
+
+/// The combined score: the loss and the Mahalanobis distance, each standardised.
+fn combined(loss: &[f64], code: &[f64], [a, b]: [Standardise; 2]) -> Vec<f64> {
+    loss.iter()
+        .zip(code)
+        .map(|(&l, &c)| a.apply(l) + b.apply(c))
+        .collect()
 }
 
 /// The threshold `rule` sets on training scores.
@@ -397,13 +409,10 @@ impl AnomalyDetector {
             ScoreKind::Mahalanobis => self.mahalanobis(model, data)?,
             ScoreKind::Combined => {
                 let [loss, code] = self.score_parts(model, data)?;
-                let [a, b] = self.combine.ok_or_else(|| {
+                let combine = self.combine.ok_or_else(|| {
                     Error::Input("a combined detector without its standardisation".into())
                 })?;
-                loss.iter()
-                    .zip(&code)
-                    .map(|(&l, &c)| a.apply(l) + b.apply(c))
-                    .collect()
+                combined(&loss, &code, combine)
             }
             kind => reconstruction_scores(model, &data.values, kind, self.score)?,
         };
