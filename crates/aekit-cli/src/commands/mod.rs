@@ -32,11 +32,13 @@ pub struct Compute {
 }
 
 impl Compute {
-    /// Applies the thread count.
+    /// Starts the kernel threads: `--threads` of them, or one per core.
     pub fn setup(&self) -> anyhow::Result<()> {
-        if let Some(threads) = self.threads {
-            device::set_threads(threads)?;
-        }
+        let threads = match self.threads {
+            Some(threads) => threads,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        device::set_threads(threads)?;
         Ok(())
     }
 }
