@@ -6,7 +6,7 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    anomaly, bench, codes, config, data, denoise, evaluate, generate, maps, report, train,
+    anomaly, bench, codes, config, data, denoise, evaluate, generate, maps, report, search, train,
 };
 use std::process::ExitCode;
 
@@ -54,6 +54,10 @@ enum Command {
     /// The PCA baseline: fit on a data set's training split, report reconstruction on its
     /// test split (or the training split when it has none).
     Pca(evaluate::PcaArgs),
+    /// An index of a data set's codes, for `aekit similar`.
+    Index(search::IndexArgs),
+    /// The nearest neighbours of a query among an index's codes, as a picture or JSON.
+    Similar(search::SimilarArgs),
     /// Anomaly detection: fit a detector on normal data, score new samples.
     Anomaly {
         #[command(subcommand)]
@@ -134,6 +138,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Activations(args) => maps::activations_command(args),
         Command::Report(args) => report::run(args),
         Command::Pca(args) => evaluate::pca(args),
+        Command::Index(args) => search::index(args),
+        Command::Similar(args) => search::similar(args),
         Command::Anomaly { command } => anomaly::run(command),
         Command::Config { command } => config::run(command),
         Command::Data { command } => data::run(command),

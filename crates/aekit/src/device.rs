@@ -234,7 +234,7 @@ fn pinning_cpus(threads: usize) -> Option<Vec<usize>> {
     if std::env::var_os("AEKIT_NO_PIN").is_some_and(|v| v == "1") {
         return None;
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -247,7 +247,7 @@ fn pinning_cpus(threads: usize) -> Option<Vec<usize>> {
             .collect();
         (cpus.len() >= threads).then(|| cpus.into_iter().take(threads).collect())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         let _ = threads;
         None
@@ -256,7 +256,7 @@ fn pinning_cpus(threads: usize) -> Option<Vec<usize>> {
 
 /// Binds the calling thread to `cpu` (best effort: a refusal leaves it unbound).
 fn pin_current_thread(cpu: usize) {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: as in `pinning_cpus`; sched_setaffinity only reads the set.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -265,7 +265,7 @@ fn pin_current_thread(cpu: usize) {
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = cpu;
 }
 
@@ -313,7 +313,7 @@ mod tests {
     }
 
     /// The CPUs the calling thread may run on.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn allowed_cpus() -> Vec<usize> {
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
         assert_eq!(
@@ -325,7 +325,7 @@ mod tests {
             .collect()
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn kernel_threads_get_a_cpu_each_when_there_are_enough() {
         let available = allowed_cpus();

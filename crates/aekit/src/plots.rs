@@ -1,5 +1,6 @@
 //! Pictures of a run: loss curves (`loss.png`), originals above their reconstructions
-//! (`reconstructions.png`), image grids and anomaly-score histograms.
+//! (`reconstructions.png`), image grids, captioned tiles (search hits) and anomaly-score
+//! histograms.
 
 use crate::data::{Dataset, SampleShape};
 use crate::error::{Error, Result};
@@ -188,6 +189,120 @@ pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usi
         .save_with_format(&tmp, image::ImageFormat::Png)
         .map_err(|e| Error::data(path, format!("cannot write the image: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// One image of a captioned row: its values, two lines of caption, and whether it is
+/// framed (the query among its hits).
+pub struct Tile<'a> {
+    /// The sample's values (channels x height x width, in [0, 1]).
+    pub values: &'a [f32],
+    /// The caption's lines (the first in bold colour when framed).
+    pub caption: [String; 2],
+    /// Draw a frame around the image.
+    pub framed: bool,
+}
+
+/// Writes images in rows of `columns`, each with a caption under it, into a PNG.
+pub fn captioned_tiles(
+    path: &Path,
+    shape: SampleShape,
+    tiles: &[Tile<'_>],
+    columns: usize,
+) -> Result<()> {
+    register_font();
+    let (h, w) = (shape.height.max(1), shape.width.max(1));
+    let scale = (96 / h.max(w)).max(1) as u32;
+    let (image_w, image_h) = (w as u32 * scale, h as u32 * scale);
+    let tile_w = image_w.max(96) + 12;
+    let tile_h = image_h + 44;
+    let columns = columns.clamp(1, tiles.len().max(1));
+    let rows = tiles.len().div_ceil(columns).max(1);
+    let (width, height) = (tile_w * columns as u32 + 8, tile_h * rows as u32 + 8);
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let origin = |i: usize| {
+        let (col, row) = ((i % columns) as u32, (i / columns) as u32);
+        (
+            4 + col * tile_w + (tile_w - image_w) / 2,
+            4 + row * tile_h + 6,
+        )
+    };
+    for (i, tile) in tiles.iter().enumerate() {
+        let (x0, y0) = origin(i);
+        if tile.framed {
+            for y in y0 - 3..y0 + image_h + 3 {
+                for x in x0 - 3..x0 + image_w + 3 {
+                    canvas.put_pixel(x, y, image::Rgb([31, 119, 180]));
+                }
+            }
+        }
+        for y in 0..h {
+            for x in 0..w {
+                let pixel = |c: usize| -> u8 {
+                    let v = tile
+                        .values
+                        .get(c * h * w + y * w + x)
+                        .copied()
+                        .unwrap_or(0.0);
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                };
+                let rgb = if shape.channels >= 3 {
+                    [pixel(0), pixel(1), pixel(2)]
+                } else {
+                    [pixel(0); 3]
+                };
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        canvas.put_pixel(
+                            x0 + x as u32 * scale + dx,
+                            y0 + y as u32 * scale + dy,
+                            image::Rgb(rgb),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut buffer = canvas.into_raw();
+    draw_captions(&mut buffer, (width, height), tiles, |i| {
+        let (x0, y0) = origin(i);
+        ((x0 + image_w / 2) as i32, (y0 + image_h + 6) as i32)
+    })
+    .map_err(|e| Error::data(path, format!("cannot draw the captions: {e}")))?;
+    let canvas = image::RgbImage::from_raw(width, height, buffer)
+        .ok_or_else(|| Error::data(path, "cannot assemble the picture"))?;
+    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
+    canvas
+        .save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|e| Error::data(path, format!("cannot write the image: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn draw_captions(
+    buffer: &mut [u8],
+    size: (u32, u32),
+    tiles: &[Tile<'_>],
+    anchor: impl Fn(usize) -> (i32, i32),
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let root = BitMapBackend::with_buffer(buffer, size).into_drawing_area();
+    let centred = Pos::new(HPos::Center, VPos::Top);
+    for (i, tile) in tiles.iter().enumerate() {
+        let (x, y) = anchor(i);
+        let colour = if tile.framed {
+            RGBColor(31, 119, 180)
+        } else {
+            BLACK
+        };
+        let first = ("sans-serif", 14).into_font().color(&colour).pos(centred);
+        let second = ("sans-serif", 12)
+            .into_font()
+            .color(&RGBColor(90, 90, 90))
+            .pos(centred);
+        root.draw_text(&tile.caption[0], &first, (x, y))?;
+        root.draw_text(&tile.caption[1], &second, (x, y + 16))?;
+    }
+    root.present()?;
+    Ok(())
 }
 
 /// Writes one sample as a PNG at its own size (grey or RGB), atomically.

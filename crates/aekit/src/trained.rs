@@ -136,6 +136,29 @@ impl TrainedModel {
     pub fn weights_path(&self) -> &Path {
         &self.weights
     }
+    /// What identifies this model exactly: the sha256 (hex) of its description
+    /// (`model.json`), its weight file and its table scaling (`scaler.json`, when it scales),
+    /// the files every output depends on. Files made with one model (an index of codes, a
+    /// compressed image) record it, so that another model cannot read them by mistake.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut files = vec![self.run.path().join("model.json"), self.weights.clone()];
+        if self.scaler.is_some() {
+            files.push(self.run.scaler_path());
+        }
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
     /// The model family (`[model] kind`).
     pub fn kind(&self) -> &str {
         self.config.model.kind_name()

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod generate;
 pub mod maps;
 pub mod report;
+pub mod search;
 pub mod train;
 
 use aekit::device::{self, DeviceChoice};

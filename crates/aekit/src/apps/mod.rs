@@ -9,6 +9,7 @@
 //! - [`denoise`]: noisy inputs cleaned, PSNR and SSIM (`aekit denoise`, `aekit eval --noise`).
 //! - [`activations`]: which code units fire for which inputs (`aekit activations`).
 //! - [`report`]: one self-contained HTML page about a run (`aekit report`).
+//! - [`search`]: an index of codes and their nearest neighbours (`aekit index`, `aekit similar`).
 
 pub mod activations;
 pub mod anomaly;
@@ -18,6 +19,7 @@ pub mod denoise;
 pub mod generate;
 pub mod latent_map;
 pub mod report;
+pub mod search;
 
 use crate::error::{Error, Result};
 use std::path::Path;
