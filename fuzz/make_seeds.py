@@ -103,5 +103,31 @@ put("checkpoint_state", "fresh",
     b'"partial_seconds":0.0,"history":[],"best_valid_loss":1e300,"best_epoch":0,'
     b'"epochs_without_improvement":0}')
 
+
+
+def index_body(codes, code_len, labels=True):
+    """An index file without its trailing sha256 (the index_file target's flag 1 adds it)."""
+    import json
+    count = len(codes) // code_len
+    header = {
+        "model": {"run": "/runs/x", "weights": "model-best.bpk", "kind": "dense",
+                  "fingerprint": "ab" * 32},
+        "source": "shapes", "split": "test", "resize": False, "code_len": code_len,
+        "ids": [str(i) for i in range(count)],
+        "labels": [i % 3 for i in range(count)] if labels else None,
+        "class_names": ["a", "b", "c"], "method": "exact",
+        "hnsw": {"connections": 16, "ef_construction": 200, "ef_search": 64},
+    }
+    text = json.dumps(header).encode()
+    values = struct.pack("<%df" % len(codes), *codes)
+    return (b"AEKITIDX" + struct.pack("<I", 1) + struct.pack("<Q", len(text)) + text
+            + struct.pack("<Q", len(values)) + values)
+
+
+put("index_file", "ok-four-codes", b"\x01" + index_body([0.5 * i for i in range(12)], 3))
+put("index_file", "ok-no-labels", b"\x01" + index_body([1.0, -2.0, 3.0, 0.25], 2, labels=False))
+put("index_file", "empty-index", b"\x01" + index_body([], 4))
+put("index_file", "raw-with-checksum-missing", index_body([1.0, 2.0], 2))
+
 for target in sorted(os.listdir(os.path.join(HERE, "corpus"))):
     print(target, len(os.listdir(os.path.join(HERE, "corpus", target))))

@@ -304,3 +304,25 @@ fn model_json() {
         expect("scaler.json").check(&input, scaler, "scaler.json");
     }
 }
+
+#[test]
+fn index_file() {
+    use aekit::apps::search::CodeIndex;
+    use sha2::{Digest, Sha256};
+    for (input, name, bytes) in inputs("index_file") {
+        // The target's layout: a flag byte (bit 0: append the sha256), then the file.
+        let Some((&flags, body)) = bytes.split_first() else {
+            continue;
+        };
+        let mut file = body.to_vec();
+        if flags & 1 == 1 {
+            let digest = Sha256::digest(&file);
+            file.extend_from_slice(&digest);
+        }
+        let result = CodeIndex::from_bytes(&file, Path::new("fuzz.aeidx"));
+        if let Ok(index) = &result {
+            assert_eq!(index.header.ids.len(), index.len(), "{}", input.display());
+        }
+        Expect::of(&name).check(&input, result, "fuzz.aeidx");
+    }
+}

@@ -25,6 +25,13 @@ pub enum BenchCommand {
         after_help = "Runs go into --runs-dir and are reused like bench quality's.\n\nExamples:\n  aekit bench anomaly --out bench/results/anomaly.md\n  aekit bench anomaly --families conv,pca,knn --classes 0-4\n  aekit bench anomaly --families dense --classes 3 --max-epochs 2"
     )]
     Anomaly(AnomalyArgs),
+    /// Similar-image search on MNIST (training split the base, test images the queries):
+    /// precision@k of each model's codes beside raw pixels and PCA at the same size, and the
+    /// HNSW index's recall@k and speed against exact search.
+    #[command(
+        after_help = "Runs go into --runs-dir and are reused like bench quality's.\n\nExamples:\n  aekit bench search --out bench/results/search.md\n  aekit bench search --configs mnist-dense --queries 1000"
+    )]
+    Search(SearchArgs),
     /// Training and inference samples/s and peak memory of a config's model.
     #[command(
         after_help = "Examples:\n  aekit bench speed --config configs/mnist-dense.toml --threads 1\n  aekit bench speed --config configs/conv.toml --steps 50 --json conv.json\n  aekit bench speed --config configs/vae.toml --export-check /tmp/vae-check   # for bench/pytorch/speed.py --check\n  aekit bench speed --config configs/mnist-dense.toml --epochs-memory 10      # peak memory per epoch"
@@ -99,6 +106,110 @@ pub struct AnomalyArgs {
     quiet: bool,
     #[command(flatten)]
     compute: Compute,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// The folder holding the configs.
+    #[arg(long, default_value = "configs")]
+    config_dir: PathBuf,
+    /// The configs whose models' codes are searched (names without .toml, comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "mnist-dense,deep,vae")]
+    configs: Vec<String>,
+    /// The folder the benchmark's runs go into.
+    #[arg(long, default_value = "runs/search")]
+    runs_dir: PathBuf,
+    /// The MNIST folder, in place of the configs' `data.path`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Only the first this many test images are queries (default: all 10,000).
+    #[arg(long)]
+    queries: Option<usize>,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = 16)]
+    hnsw_m: usize,
+    /// HNSW candidates while searching (ef).
+    #[arg(long, default_value_t = 64)]
+    hnsw_ef: usize,
+    /// HNSW candidates while inserting (efConstruction).
+    #[arg(long, default_value_t = 200)]
+    hnsw_ef_construction: usize,
+    /// Also write the report (command, machine, date, table) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No training progress output.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+fn search(args: SearchArgs) -> anyhow::Result<()> {
+    args.compute.setup()?;
+    refuse_existing_report(args.out.as_deref())?;
+    let hnsw = aekit::apps::search::HnswSettings {
+        connections: args.hnsw_m,
+        ef_search: args.hnsw_ef,
+        ef_construction: args.hnsw_ef_construction,
+    };
+    let options = aekit_bench::search::SearchOptions {
+        configs_dir: args.config_dir,
+        configs: args.configs,
+        runs_dir: args.runs_dir,
+        data: args.data,
+        k: args.k,
+        queries: args.queries,
+        hnsw,
+        device: args.compute.device,
+        quiet: args.quiet,
+    };
+    let rows = aekit_bench::search::run(&options, |row| {
+        eprintln!(
+            "{}: precision@{} {:.4}",
+            row.method, options.k, row.precision
+        );
+    })?;
+    let table = aekit_bench::search::table(&rows, options.k);
+    println!("{table}");
+    if let Some(out) = args.out {
+        let notes = format!(
+            "Base: the MNIST training split (60,000 images); queries: {} test images. \
+             precision@{k}: the share of the {k} nearest training images with the query's label. \
+             Exact search: blocked matrix products, all queries in one call. HNSW (hnsw_rs): M={}, \
+             efConstruction={}, ef={}, built in parallel; recall@{k} against the exact {k} nearest. \
+             Codes: each config's run (best weights), trained by this command or reused. PCA fitted on \
+             the training split at each code size.\n",
+            options
+                .queries
+                .map_or("all 10,000".to_string(), |n| n.to_string()),
+            hnsw.connections,
+            hnsw.ef_construction,
+            hnsw.ef_search,
+            k = options.k
+        );
+        write_report(
+            &out,
+            "aekit similar-image search benchmark",
+            &format!("{notes}\n{table}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Refuses to start a benchmark whose report would replace a file.
+fn refuse_existing_report(out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(out) = out
+        && out.exists()
+    {
+        anyhow::bail!(
+            "{}: the report file exists already; choose another --out or remove it",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// `0-9` or `1,3,7`.
@@ -234,6 +345,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Quality(args) => quality(args),
         BenchCommand::Anomaly(args) => anomaly(args),
+        BenchCommand::Search(args) => search(args),
         BenchCommand::Speed(args) => speed(args),
     }
 }
