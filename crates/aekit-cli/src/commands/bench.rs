@@ -114,7 +114,11 @@ pub struct SearchArgs {
     #[arg(long, default_value = "configs")]
     config_dir: PathBuf,
     /// The configs whose models' codes are searched (names without .toml, comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "mnist-dense,deep,vae")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mnist-dense,deep,vae,conv-bottleneck"
+    )]
     configs: Vec<String>,
     /// The folder the benchmark's runs go into.
     #[arg(long, default_value = "runs/search")]

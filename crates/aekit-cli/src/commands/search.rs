@@ -297,7 +297,16 @@ fn draw_hits(
         (None, None) => unreachable!("a query is an image or a sample of the index"),
     };
     let query_caption = match self_index {
-        Some(i) => short_id(&index.header.ids[i]),
+        Some(i) => {
+            let hit = index.describe(&[aekit::apps::search::Hit {
+                index: i,
+                distance: 0.0,
+            }]);
+            match &hit[0].class {
+                Some(class) => format!("{class} · id {}", short_id(&hit[0].id)),
+                None => short_id(&hit[0].id),
+            }
+        }
         None => "image".into(),
     };
     let mut tiles = vec![Tile {
