@@ -20,6 +20,7 @@
 //! Computation runs on Burn's `flex` CPU backend by default (see [`device`]).
 
 pub mod apps;
+pub mod codec;
 pub mod config;
 pub mod config_reference;
 pub mod data;
