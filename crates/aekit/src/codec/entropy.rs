@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn symbols_round_trip_with_escapes_and_cost_what_the_prior_says() {
         let tables = vec![laplace_table(0.5), laplace_table(3.0)];
-        let mut symbols: Vec<i32> = (0..2000).map(|i| ((i * 7919) % 13) as i32 - 6).collect();
+        let mut symbols: Vec<i32> = (0..2000).map(|i: i32| (i * 7919) % 13 - 6).collect();
         symbols.extend([1000, -1000, i32::MAX, i32::MIN, 11, -11]);
         let channel_of = |i: usize| i % 2;
         let bytes = encode(&tables, &symbols, channel_of).unwrap();
