@@ -6,7 +6,8 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    anomaly, bench, codes, config, data, denoise, evaluate, generate, maps, report, search, train,
+    anomaly, bench, codes, compress, config, data, denoise, evaluate, generate, maps, report,
+    search, train,
 };
 use std::process::ExitCode;
 
@@ -54,6 +55,10 @@ enum Command {
     /// The PCA baseline: fit on a data set's training split, report reconstruction on its
     /// test split (or the training split when it has none).
     Pca(evaluate::PcaArgs),
+    /// Compress images into .aez files with a trained codec (kind = "codec").
+    Compress(compress::CompressArgs),
+    /// Decompress .aez files into PNGs with the codec that made them.
+    Decompress(compress::DecompressArgs),
     /// An index of a data set's codes, for `aekit similar`.
     Index(search::IndexArgs),
     /// The nearest neighbours of a query among an index's codes, as a picture or JSON.
@@ -138,6 +143,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Activations(args) => maps::activations_command(args),
         Command::Report(args) => report::run(args),
         Command::Pca(args) => evaluate::pca(args),
+        Command::Compress(args) => compress::compress(args),
+        Command::Decompress(args) => compress::decompress(args),
         Command::Index(args) => search::index(args),
         Command::Similar(args) => search::similar(args),
         Command::Anomaly { command } => anomaly::run(command),

@@ -87,6 +87,10 @@ impl RunConfig {
                 ),
             ));
         }
+        // A codec's loss is its own rate-distortion objective; `train.loss` does not apply.
+        if matches!(self.model, crate::models::ModelConfig::Codec(_)) {
+            return Ok(());
+        }
         self.train
             .loss
             .check_output(self.model.output_activation())

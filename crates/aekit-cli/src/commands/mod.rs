@@ -5,6 +5,7 @@
 pub mod anomaly;
 pub mod bench;
 pub mod codes;
+pub mod compress;
 pub mod config;
 pub mod data;
 pub mod denoise;

@@ -9,12 +9,14 @@
 //! - [`denoise`]: noisy inputs cleaned, PSNR and SSIM (`aekit denoise`, `aekit eval --noise`).
 //! - [`activations`]: which code units fire for which inputs (`aekit activations`).
 //! - [`report`]: one self-contained HTML page about a run (`aekit report`).
+//! - [`compress`]: learned compression into `.aez` files and back (`aekit compress`, `aekit decompress`).
 //! - [`search`]: an index of codes and their nearest neighbours (`aekit index`, `aekit similar`).
 
 pub mod activations;
 pub mod anomaly;
 pub mod cluster;
 pub mod codes;
+pub mod compress;
 pub mod denoise;
 pub mod generate;
 pub mod latent_map;

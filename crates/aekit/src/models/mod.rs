@@ -6,6 +6,7 @@
 //! model offering `encode`, `decode_logits` and `output_activation`, then add one variant
 //! to [`ModelConfig`] and one to [`Autoencoder`] and fill in the `match` arms below.
 
+pub mod codec;
 pub mod conv;
 pub mod corruption;
 pub mod dense;
@@ -13,6 +14,7 @@ pub mod layers;
 pub mod regularizers;
 pub mod vae;
 
+pub use codec::{CodecConfig, CodecModel};
 pub use conv::{ConvAutoencoder, ConvConfig};
 pub use dense::{DenseAutoencoder, DenseConfig, ShallowAutoencoder};
 pub use layers::{Activation, WeightInit};
@@ -42,6 +44,8 @@ pub enum ModelConfig {
     Conv(ConvConfig),
     /// A variational autoencoder.
     Vae(VaeConfig),
+    /// A learned image codec (rate-distortion trained, entropy-coded latents).
+    Codec(CodecConfig),
 }
 
 impl ModelConfig {
@@ -50,6 +54,7 @@ impl ModelConfig {
         let (config, required) = match self {
             ModelConfig::Vae(config) => return config.validate(),
             ModelConfig::Conv(config) => return config.validate(),
+            ModelConfig::Codec(config) => return config.validate(),
             ModelConfig::Dense(config) => (config, None),
             ModelConfig::Sparse(config) => {
                 (config, config.sparsity.is_none().then_some("sparsity"))
@@ -83,7 +88,7 @@ impl ModelConfig {
             | ModelConfig::Sparse(config)
             | ModelConfig::Contractive(config)
             | ModelConfig::Denoising(config) => Some(config),
-            ModelConfig::Vae(_) | ModelConfig::Conv(_) => None,
+            ModelConfig::Vae(_) | ModelConfig::Conv(_) | ModelConfig::Codec(_) => None,
         }
     }
 
@@ -92,6 +97,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Vae(config) => config.output_activation,
             ModelConfig::Conv(config) => config.output_activation,
+            ModelConfig::Codec(_) => Activation::Linear,
             other => other.dense().expect("a dense family").output_activation,
         }
     }
@@ -132,6 +138,7 @@ impl ModelConfig {
             ModelConfig::Denoising(_) => "denoising",
             ModelConfig::Vae(_) => "vae",
             ModelConfig::Conv(_) => "conv",
+            ModelConfig::Codec(_) => "codec",
         }
     }
 
@@ -139,6 +146,9 @@ impl ModelConfig {
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Autoencoder> {
         if let ModelConfig::Conv(config) = self {
             return Ok(Autoencoder::Conv(config.init(shape, device)?));
+        }
+        if let ModelConfig::Codec(config) = self {
+            return Ok(Autoencoder::Codec(config.init(shape, device)?));
         }
         let stated_input = match self {
             ModelConfig::Vae(config) => config.input,
@@ -201,6 +211,8 @@ pub enum Autoencoder {
     Conv(ConvAutoencoder),
     /// See [`Vae`].
     Vae(Vae),
+    /// See [`CodecModel`].
+    Codec(CodecModel),
 }
 
 /// A batch's training loss and its named parts (reconstruction, penalties, KL...).
@@ -208,7 +220,8 @@ pub enum Autoencoder {
 pub struct LossParts {
     /// What is minimised: the sum of the parts.
     pub total: Tensor<1>,
-    /// The parts by name, when there is more than the reconstruction.
+    /// The parts by name, when there is more than the reconstruction (and values recorded
+    /// beside them with [`LossParts::note`], which the total leaves out).
     pub terms: Vec<(&'static str, Tensor<1>)>,
 }
 
@@ -219,6 +232,22 @@ impl LossParts {
             total: reconstruction,
             terms: Vec::new(),
         }
+    }
+
+    /// A loss whose first part is named `name` (not "reconstruction").
+    pub fn named(name: &'static str, term: Tensor<1>) -> Self {
+        Self {
+            total: term.clone(),
+            terms: vec![(name, term)],
+        }
+    }
+
+    /// Records a value beside the loss (in `history.csv`) without adding it to the total.
+    pub fn note(&mut self, name: &'static str, value: Tensor<1>) {
+        if self.terms.is_empty() {
+            self.terms.push(("reconstruction", self.total.clone()));
+        }
+        self.terms.push((name, value));
     }
 
     /// Adds a named term to the total.
@@ -247,6 +276,7 @@ impl Autoencoder {
             Autoencoder::Dense(model) => model.encode(x),
             Autoencoder::Vae(model) => model.encode(x),
             Autoencoder::Conv(model) => model.encode(x),
+            Autoencoder::Codec(model) => model.encode(x),
         }
     }
 
@@ -256,6 +286,7 @@ impl Autoencoder {
             Autoencoder::Dense(model) => model.decode_logits(code),
             Autoencoder::Vae(model) => model.decode_logits(code),
             Autoencoder::Conv(model) => model.decode_logits(code),
+            Autoencoder::Codec(model) => model.decode_logits(code),
         }
     }
 
@@ -265,6 +296,7 @@ impl Autoencoder {
             Autoencoder::Dense(model) => model.output_activation(),
             Autoencoder::Vae(model) => model.output_activation(),
             Autoencoder::Conv(model) => model.output_activation(),
+            Autoencoder::Codec(model) => model.output_activation(),
         }
     }
 
@@ -279,6 +311,7 @@ impl Autoencoder {
             Autoencoder::Dense(model) => model.loss_parts(input, target, settings.reconstruction),
             Autoencoder::Vae(model) => model.loss_parts(input, target, settings),
             Autoencoder::Conv(model) => model.loss_parts(input, target, settings.reconstruction),
+            Autoencoder::Codec(model) => model.loss_parts(input, target),
         }
     }
 
@@ -291,6 +324,7 @@ impl Autoencoder {
     pub fn sample_losses(&self, x: Tensor<2>, settings: &LossSettings) -> Tensor<1> {
         match self {
             Autoencoder::Vae(model) => model.sample_negative_elbo(x, settings),
+            Autoencoder::Codec(model) => model.sample_losses(x),
             _ => {
                 let [batch, _] = x.dims();
                 let logits = self.decode_logits(self.encode(x.clone()));
@@ -316,7 +350,7 @@ impl Autoencoder {
                 let code = model.encode(x.clone());
                 Some(model.jacobian_norm(x, code, 16, 1e-2))
             }
-            Autoencoder::Vae(_) | Autoencoder::Conv(_) => {
+            Autoencoder::Vae(_) | Autoencoder::Conv(_) | Autoencoder::Codec(_) => {
                 let code = self.encode(x.clone());
                 Some(regularizers::finite_difference_jacobian_norm(
                     |x| self.encode(x),
