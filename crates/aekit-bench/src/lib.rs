@@ -6,6 +6,7 @@
 //! PCA, `aekit bench search`). Per-operation timings are in `tests/op_timing.rs`.
 
 pub mod anomaly;
+pub mod codec;
 pub mod quality;
 pub mod report;
 pub mod search;

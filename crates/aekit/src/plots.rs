@@ -191,6 +191,82 @@ pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usi
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Draws named curves of points (x, y), each with markers, into a PNG (a rate-distortion
+/// plot: bits per pixel against PSNR).
+pub fn curves(
+    path: &Path,
+    title: &str,
+    axes: [&str; 2],
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    register_font();
+    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
+    draw_curves(&tmp, title, axes, series)
+        .map_err(|e| Error::data(path, format!("cannot draw the plot: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn draw_curves(
+    path: &Path,
+    title: &str,
+    [x_name, y_name]: [&str; 2],
+    series: &[(String, Vec<(f64, f64)>)],
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let points: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in &points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let (px, py) = (((x1 - x0) * 0.05).max(1e-6), ((y1 - y0) * 0.05).max(1e-6));
+    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0 - px).max(0.0)..(x1 + px), (y0 - py)..(y1 + py))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_name)
+        .y_desc(y_name)
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let mut points = points.clone();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 /// One image of a captioned row: its values, two lines of caption, and whether it is
 /// framed (the query among its hits).
 pub struct Tile<'a> {

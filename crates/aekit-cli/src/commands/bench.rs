@@ -32,6 +32,13 @@ pub enum BenchCommand {
         after_help = "Runs go into --runs-dir and are reused like bench quality's.\n\nExamples:\n  aekit bench search --out bench/results/search.md\n  aekit bench search --configs mnist-dense --queries 1000"
     )]
     Search(SearchArgs),
+    /// Learned compression on MNIST test images: bits per pixel, PSNR and SSIM of trained
+    /// codecs beside PNG, JPEG and WebP, sizes from the real files with and without headers,
+    /// and a rate-distortion plot.
+    #[command(
+        after_help = "Examples:\n  aekit bench codec --runs runs/codec,runs/codec-l0.03 --data ../shared/data/mnist --out report.md --plot rd.png"
+    )]
+    Codec(CodecArgs),
     /// Training and inference samples/s and peak memory of a config's model.
     #[command(
         after_help = "Examples:\n  aekit bench speed --config configs/mnist-dense.toml --threads 1\n  aekit bench speed --config configs/conv.toml --steps 50 --json conv.json\n  aekit bench speed --config configs/vae.toml --export-check /tmp/vae-check   # for bench/pytorch/speed.py --check\n  aekit bench speed --config configs/mnist-dense.toml --epochs-memory 10      # peak memory per epoch"
@@ -203,6 +210,75 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+pub struct CodecArgs {
+    /// Trained codec runs, comma-separated (one point each).
+    #[arg(long, value_delimiter = ',', required = true)]
+    runs: Vec<PathBuf>,
+    /// The MNIST folder.
+    #[arg(long, default_value = "../shared/data/mnist")]
+    data: PathBuf,
+    /// The first this many test images.
+    #[arg(long, default_value_t = 10000)]
+    images: usize,
+    /// JPEG qualities, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30,50,75,90")]
+    jpeg: Vec<u8>,
+    /// WebP qualities, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30,50,75,90")]
+    webp: Vec<u8>,
+    /// Also write the report (command, machine, date, table) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Draw the rate-distortion plot into this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    compute: Compute,
+}
+
+fn codec(args: CodecArgs) -> anyhow::Result<()> {
+    args.compute.setup()?;
+    refuse_existing_report(args.out.as_deref())?;
+    if let Some(plot) = &args.plot {
+        aekit::apps::check_output(plot, false)?;
+    }
+    let options = aekit_bench::codec::CodecOptions {
+        runs: args.runs,
+        data: args.data,
+        images: args.images,
+        jpeg_qualities: args.jpeg,
+        webp_qualities: args.webp,
+        device: args.compute.device,
+    };
+    let points = aekit_bench::codec::run(&options)?;
+    let table = aekit_bench::codec::table(&points);
+    println!("{table}");
+    if let Some(plot) = &args.plot {
+        aekit_bench::codec::plot(&points, plot)?;
+        eprintln!("wrote {}", plot.display());
+    }
+    if let Some(out) = args.out {
+        let notes = format!(
+            "The first {} MNIST test images, one file each. bpp: 8 x bytes / pixels over all \
+             files. \"No header\": without each format's fixed header (aekit: its {}-byte header \
+             and checksum; PNG: 57 bytes of signature and chunk framing; JPEG: up to the end of \
+             the start-of-scan segment, and EOI; WebP: 30 bytes of RIFF/VP8 headers). PSNR: \
+             10 log10(1 / mean MSE) over all images, 8-bit pixels in [0, 1]; SSIM: mean, 11x11 \
+             Gaussian. JPEG: the image crate's encoder (grey); WebP: libwebp (webp crate), grey \
+             as RGB. Speeds: one image at a time.\n",
+            options.images,
+            aekit::codec::container::OVERHEAD
+        );
+        write_report(
+            &out,
+            "aekit learned-compression benchmark",
+            &format!("{notes}\n{table}"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Refuses to start a benchmark whose report would replace a file.
 fn refuse_existing_report(out: Option<&std::path::Path>) -> anyhow::Result<()> {
     if let Some(out) = out
@@ -350,6 +426,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Quality(args) => quality(args),
         BenchCommand::Anomaly(args) => anomaly(args),
         BenchCommand::Search(args) => search(args),
+        BenchCommand::Codec(args) => codec(args),
         BenchCommand::Speed(args) => speed(args),
     }
 }
