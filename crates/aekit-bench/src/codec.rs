@@ -369,7 +369,7 @@ mod tests {
         );
         let webp = webp_lossy(&p, 50).unwrap();
         assert_eq!(webp.decoded.len(), 784);
-        let point = point("JPEG", "q50", &[p.clone()], &[jpeg]);
+        let point = point("JPEG", "q50", std::slice::from_ref(&p), &[jpeg]);
         assert!(
             point.psnr > 15.0 && point.bpp > point.bpp_no_header,
             "{point:?}"
