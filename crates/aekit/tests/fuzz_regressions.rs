@@ -326,3 +326,25 @@ fn index_file() {
         Expect::of(&name).check(&input, result, "fuzz.aeidx");
     }
 }
+
+#[test]
+fn aez_file() {
+    use aekit::codec::container::Compressed;
+    for (input, name, bytes) in inputs("aez_file") {
+        // The target's layout: a flag byte (bit 0: rewrite the CRC-32), then the file.
+        let Some((&flags, body)) = bytes.split_first() else {
+            continue;
+        };
+        let mut file = body.to_vec();
+        if flags & 1 == 1 && file.len() >= 4 {
+            let end = file.len() - 4;
+            let crc = crc32fast::hash(&file[..end]);
+            file[end..].copy_from_slice(&crc.to_le_bytes());
+        }
+        let result = Compressed::from_bytes(&file, Path::new("fuzz.aez"));
+        if let Ok(read) = &result {
+            assert_eq!(read.to_bytes().unwrap(), file, "{}", input.display());
+        }
+        Expect::of(&name).check(&input, result, "fuzz.aez");
+    }
+}
