@@ -158,12 +158,15 @@ fn family_aurocs(
 ) -> Result<Vec<(ScoreKind, f64)>> {
     let config_path = options.configs_dir.join(format!("anomaly-{family}.toml"));
     let mut overrides = vec![
-        format!("runs_dir={}", toml_string(&options.runs_dir)),
+        format!(
+            "runs_dir={}",
+            crate::quality::toml_string(&options.runs_dir)
+        ),
         format!("name=\"anomaly-{family}-{class}\""),
         format!("data.train_classes=[{class}]"),
     ];
     if let Some(data) = &options.data {
-        overrides.push(format!("data.path={}", toml_string(data)));
+        overrides.push(format!("data.path={}", crate::quality::toml_string(data)));
     }
     let mut config = RunConfig::from_file(&config_path, &overrides)?;
     if let Some(cap) = options.max_epochs {
@@ -229,16 +232,6 @@ fn mse_per_sample(clean: &[f32], outputs: &[f32], width: usize) -> Vec<f64> {
                 / width as f64
         })
         .collect()
-}
-
-fn toml_string(path: &std::path::Path) -> String {
-    format!(
-        "\"{}\"",
-        path.display()
-            .to_string()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-    )
 }
 
 /// The table: one row per method, one column per normal class, the mean last; the best

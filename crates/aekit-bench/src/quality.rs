@@ -266,7 +266,8 @@ pub fn run(
 }
 
 /// A path as a TOML string value for a `--set` override.
-fn toml_string(path: &Path) -> String {
+/// `path` as a TOML string literal, for `--set`-style overrides.
+pub(crate) fn toml_string(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
 }
 

@@ -234,23 +234,16 @@ fn labels(data: &Dataset) -> Result<Vec<u32>> {
 /// The trained run of config `name` (trained first, or reused).
 fn trained(options: &SearchOptions, name: &str) -> Result<TrainedModel> {
     let config_path = options.configs_dir.join(format!("{name}.toml"));
-    let mut overrides = vec![format!("runs_dir={}", toml_string(&options.runs_dir))];
+    let mut overrides = vec![format!(
+        "runs_dir={}",
+        crate::quality::toml_string(&options.runs_dir)
+    )];
     if let Some(data) = &options.data {
-        overrides.push(format!("data.path={}", toml_string(data)));
+        overrides.push(format!("data.path={}", crate::quality::toml_string(data)));
     }
     let config = RunConfig::from_file(&config_path, &overrides)?;
     crate::quality::train_or_reuse(&config, options.device, options.quiet)?;
     TrainedModel::open(&config.run_dir(), options.device, WeightsChoice::Best)
-}
-
-fn toml_string(path: &std::path::Path) -> String {
-    format!(
-        "\"{}\"",
-        path.display()
-            .to_string()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-    )
 }
 
 /// The rows as a Markdown table.

@@ -25,13 +25,24 @@ pub(crate) fn register_font() {
     });
 }
 
-/// Draws training and validation loss per epoch into a PNG.
-pub fn loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> Result<()> {
+/// Draws a plot with `draw` into a temporary file beside `path`, then moves it into place;
+/// `what` names the plot in errors.
+fn save_plot(
+    path: &Path,
+    what: &str,
+    draw: impl FnOnce(&Path) -> std::result::Result<(), Box<dyn std::error::Error>>,
+) -> Result<()> {
     register_font();
     let tmp = crate::run_dir::tmp_path(path).with_extension("png");
-    draw_loss_curves(&tmp, history, loss_name)
-        .map_err(|e| Error::data(path, format!("cannot draw the loss plot: {e}")))?;
+    draw(&tmp).map_err(|e| Error::data(path, format!("cannot draw the {what}: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Draws training and validation loss per epoch into a PNG.
+pub fn loss_curves(path: &Path, history: &[HistoryRow], loss_name: &str) -> Result<()> {
+    save_plot(path, "loss plot", |tmp| {
+        draw_loss_curves(tmp, history, loss_name)
+    })
 }
 
 fn draw_loss_curves(
@@ -155,33 +166,8 @@ pub fn image_grid(path: &Path, shape: SampleShape, rows: &[&[f32]], columns: usi
     for (row, values) in rows.iter().enumerate() {
         for i in 0..(values.len() / per_sample).min(count) {
             let sample = &values[i * per_sample..(i + 1) * per_sample];
-            for y in 0..h {
-                for x in 0..w {
-                    let pixel = |c: usize| -> u8 {
-                        let index = if shape.is_image() {
-                            c * h * w + y * w + x
-                        } else {
-                            y * w + x
-                        };
-                        let v = sample.get(index).copied().unwrap_or(0.0);
-                        (v.clamp(0.0, 1.0) * 255.0).round() as u8
-                    };
-                    let rgb = if shape.channels >= 3 {
-                        [pixel(0), pixel(1), pixel(2)]
-                    } else {
-                        [pixel(0); 3]
-                    };
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            canvas.put_pixel(
-                                gap + i as u32 * tile_w + x as u32 * scale + dx,
-                                gap + row as u32 * tile_h + y as u32 * scale + dy,
-                                image::Rgb(rgb),
-                            );
-                        }
-                    }
-                }
-            }
+            let origin = (gap + i as u32 * tile_w, gap + row as u32 * tile_h);
+            paint(&mut canvas, shape, sample, origin, scale);
         }
     }
     let tmp = crate::run_dir::tmp_path(path).with_extension("png");
@@ -199,11 +185,7 @@ pub fn curves(
     axes: [&str; 2],
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<()> {
-    register_font();
-    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
-    draw_curves(&tmp, title, axes, series)
-        .map_err(|e| Error::data(path, format!("cannot draw the plot: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    save_plot(path, "plot", |tmp| draw_curves(tmp, title, axes, series))
 }
 
 fn draw_curves(
@@ -311,32 +293,7 @@ pub fn captioned_tiles(
                 }
             }
         }
-        for y in 0..h {
-            for x in 0..w {
-                let pixel = |c: usize| -> u8 {
-                    let v = tile
-                        .values
-                        .get(c * h * w + y * w + x)
-                        .copied()
-                        .unwrap_or(0.0);
-                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-                };
-                let rgb = if shape.channels >= 3 {
-                    [pixel(0), pixel(1), pixel(2)]
-                } else {
-                    [pixel(0); 3]
-                };
-                for dy in 0..scale {
-                    for dx in 0..scale {
-                        canvas.put_pixel(
-                            x0 + x as u32 * scale + dx,
-                            y0 + y as u32 * scale + dy,
-                            image::Rgb(rgb),
-                        );
-                    }
-                }
-            }
-        }
+        paint(&mut canvas, shape, tile.values, (x0, y0), scale);
     }
     let mut buffer = canvas.into_raw();
     draw_captions(&mut buffer, (width, height), tiles, |i| {
@@ -381,6 +338,51 @@ fn draw_captions(
     Ok(())
 }
 
+/// Paints `sample` onto `canvas` with its top-left corner at `(x0, y0)`, each pixel a
+/// `scale` x `scale` square (values clamped to [0, 1]; grey unless it has 3 channels).
+/// A table row (`1 x features`) fills a near-square tile row by row.
+fn paint(
+    canvas: &mut image::RgbImage,
+    shape: SampleShape,
+    sample: &[f32],
+    (x0, y0): (u32, u32),
+    scale: u32,
+) {
+    let (h, w) = if shape.is_image() {
+        (shape.height, shape.width)
+    } else {
+        let side = (shape.width as f64).sqrt().ceil() as usize;
+        (side, side)
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let pixel = |c: usize| -> u8 {
+                let index = if shape.is_image() {
+                    c * h * w + y * w + x
+                } else {
+                    y * w + x
+                };
+                let v = sample.get(index).copied().unwrap_or(0.0);
+                (v.clamp(0.0, 1.0) * 255.0).round() as u8
+            };
+            let rgb = if shape.channels >= 3 {
+                [pixel(0), pixel(1), pixel(2)]
+            } else {
+                [pixel(0); 3]
+            };
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    canvas.put_pixel(
+                        x0 + x as u32 * scale + dx,
+                        y0 + y as u32 * scale + dy,
+                        image::Rgb(rgb),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Writes one sample as a PNG at its own size (grey or RGB), atomically.
 pub fn save_sample_png(path: &Path, shape: SampleShape, values: &[f32]) -> Result<()> {
     let (h, w) = (shape.height, shape.width);
@@ -416,11 +418,9 @@ pub fn score_histograms(
     threshold: f64,
     score_name: &str,
 ) -> Result<()> {
-    register_font();
-    let tmp = crate::run_dir::tmp_path(path).with_extension("png");
-    draw_score_histograms(&tmp, groups, threshold, score_name)
-        .map_err(|e| Error::data(path, format!("cannot draw the histogram: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    save_plot(path, "histogram", |tmp| {
+        draw_score_histograms(tmp, groups, threshold, score_name)
+    })
 }
 
 fn draw_score_histograms(

@@ -314,14 +314,7 @@ fn parse_classes(text: &str) -> anyhow::Result<Vec<u32>> {
 
 fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
     args.compute.setup()?;
-    if let Some(out) = &args.out
-        && out.exists()
-    {
-        anyhow::bail!(
-            "{}: the report file exists already; choose another --out or remove it",
-            out.display()
-        );
-    }
+    refuse_existing_report(args.out.as_deref())?;
     let classes = parse_classes(&args.classes)?;
     let options = aekit_bench::anomaly::AnomalyOptions {
         configs_dir: args.configs,
@@ -444,14 +437,7 @@ fn quality(args: QualityArgs) -> anyhow::Result<()> {
         compute,
     } = args;
     compute.setup()?;
-    if let Some(out) = &out
-        && out.exists()
-    {
-        anyhow::bail!(
-            "{}: the report file exists already; choose another --out or remove it",
-            out.display()
-        );
-    }
+    refuse_existing_report(out.as_deref())?;
     let options = aekit_bench::quality::QualityOptions {
         configs_dir: configs,
         runs_dir,
