@@ -129,16 +129,27 @@ put("index_file", "ok-no-labels", b"\x01" + index_body([1.0, -2.0, 3.0, 0.25], 2
 put("index_file", "empty-index", b"\x01" + index_body([], 4))
 put("index_file", "raw-with-checksum-missing", index_body([1.0, 2.0], 2))
 
+def varint(v):
+    out = b""
+    while True:
+        low = v & 0x7F
+        v >>= 7
+        if v == 0:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
 def aez(width, height, payload, channels=1):
     """A .aez file (its CRC-32 is rewritten by the aez_file target's flag 1 anyway)."""
-    head = (b"AEZ" + bytes([1]) + bytes(range(8)) + struct.pack("<HHB", width, height, channels)
-            + struct.pack("<I", len(payload)))
+    head = (b"AZ" + bytes([(2 << 4) | channels]) + bytes(range(4)) + varint(width)
+            + varint(height) + varint(len(payload)))
     body = head + payload
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
 put("aez_file", "ok-28x28", b"\x01" + aez(28, 28, bytes([0x12, 0x34, 0x56, 0x78] * 8)))
 put("aez_file", "ok-rgb-odd", b"\x00" + aez(13, 7, bytes(16), channels=3))
+put("aez_file", "ok-large", b"\x01" + aez(300, 65535, bytes(200)))
 put("aez_file", "empty-payload", b"\x01" + aez(4, 4, b""))
 
 for target in sorted(os.listdir(os.path.join(HERE, "corpus"))):
