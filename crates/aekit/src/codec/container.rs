@@ -87,7 +87,8 @@ fn put_varint(bytes: &mut Vec<u8>, mut value: u64) {
     }
 }
 
-/// Reads an unsigned LEB128 varint of at most `max_bytes` at `*at`.
+/// Reads an unsigned LEB128 varint of at most `max_bytes` at `*at` (`None` when it runs past
+/// the end, is longer, or is not in its shortest form).
 fn get_varint(bytes: &[u8], at: &mut usize, max_bytes: usize) -> Option<u64> {
     let mut value = 0u64;
     for i in 0..max_bytes {
@@ -95,7 +96,9 @@ fn get_varint(bytes: &[u8], at: &mut usize, max_bytes: usize) -> Option<u64> {
         *at += 1;
         value |= u64::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
-            return Some(value);
+            // An overlong encoding (a last byte of 0 after the first) is refused, so that
+            // every file has one spelling (found by the aez_file fuzz target).
+            return (i == 0 || byte != 0).then_some(value);
         }
     }
     None
@@ -161,7 +164,7 @@ impl Compressed {
         };
         let model: [u8; TAG_LEN] = bytes[3..3 + TAG_LEN].try_into().expect("TAG_LEN bytes");
         let mut at = 3 + TAG_LEN;
-        let truncated = || bad("is truncated: it ends inside its header");
+        let truncated = || bad("is truncated or corrupted: its header's sizes cannot be read");
         let size = |at: &mut usize| -> Result<u16> {
             let v = get_varint(bytes, at, 3).ok_or_else(truncated)?;
             u16::try_from(v).map_err(|_| bad("is corrupted: it records a size above 65535"))
