@@ -105,6 +105,51 @@ fn compression_round_trips_exactly_at_any_size() {
 }
 
 #[test]
+fn an_rgb_codec_round_trips_colour_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let images = dir.join("colour");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..40u32 {
+        image::RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([
+                ((x * 16 + i) % 256) as u8,
+                ((y * 16) % 256) as u8,
+                (i * 6) as u8,
+            ])
+        })
+        .save(images.join(format!("c{i:02}.png")))
+        .unwrap();
+    }
+    let config = dir.join("rgb.toml");
+    std::fs::write(
+        &config,
+        "name = \"rgb\"\n[data]\nkind = \"images\"\npath = \"colour\"\ncolor = \"rgb\"\n\
+         validation = 0.2\n[model]\nkind = \"codec\"\nfilters = [8]\nlatent_channels = 4\n\
+         kernel_size = 3\n[train]\nepochs = 2\nbatch_size = 8\n",
+    )
+    .unwrap();
+    ok(aekit(dir, &["train", config.to_str().unwrap(), "--quiet"]));
+    picture(&dir.join("in.png"), 21, 11, true);
+    ok(aekit(
+        dir,
+        &["compress", "runs/rgb", "in.png", "--out", "in.aez"],
+    ));
+    ok(aekit(
+        dir,
+        &["decompress", "runs/rgb", "in.aez", "--out", "out.png"],
+    ));
+    let out = image::open(dir.join("out.png")).unwrap();
+    assert_eq!((out.width(), out.height()), (21, 11));
+    assert!(out.color().has_color(), "an RGB codec writes RGB");
+    picture(&dir.join("grey.png"), 16, 16, false);
+    clean_error(
+        aekit(dir, &["compress", "runs/rgb", "grey.png", "--out", "g.aez"]),
+        "1 colour channel",
+    );
+}
+
+#[test]
 fn bad_compressed_files_and_images_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
