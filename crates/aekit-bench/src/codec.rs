@@ -201,10 +201,6 @@ fn aekit_point(run: &Path, pictures: &[Picture], device: DeviceChoice) -> Result
     ))
 }
 
-fn grey_bytes(p: &Picture) -> Vec<u8> {
-    p.to_bytes()
-}
-
 fn from_grey(bytes: &[u8]) -> Vec<f32> {
     bytes.iter().map(|&v| f32::from(v) / 255.0).collect()
 }
@@ -223,7 +219,7 @@ fn png(p: &Picture) -> Result<Encoded> {
         image::codecs::png::CompressionType::Best,
         image::codecs::png::FilterType::Adaptive,
     )
-    .write_image(&grey_bytes(p), w, h, image::ExtendedColorType::L8)
+    .write_image(&p.to_bytes(), w, h, image::ExtendedColorType::L8)
     .map_err(|e| encoding_error("PNG", e))?;
     let encode_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
@@ -246,7 +242,7 @@ fn jpeg(p: &Picture, quality: u8) -> Result<Encoded> {
     let started = Instant::now();
     let mut file = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, quality)
-        .write_image(&grey_bytes(p), w, h, image::ExtendedColorType::L8)
+        .write_image(&p.to_bytes(), w, h, image::ExtendedColorType::L8)
         .map_err(|e| encoding_error("JPEG", e))?;
     let encode_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
@@ -279,7 +275,7 @@ fn jpeg_header(file: &[u8]) -> usize {
 
 fn webp_lossy(p: &Picture, quality: u8) -> Result<Encoded> {
     let (w, h) = (p.width as u32, p.height as u32);
-    let rgb: Vec<u8> = grey_bytes(p).iter().flat_map(|&v| [v, v, v]).collect();
+    let rgb: Vec<u8> = p.to_bytes().iter().flat_map(|&v| [v, v, v]).collect();
     let started = Instant::now();
     let file = webp::Encoder::from_rgb(&rgb, w, h)
         .encode(f32::from(quality))

@@ -271,7 +271,7 @@ fn draw_hits(
         .header
         .split
         .parse()
-        .map_err(|e: String| anyhow::anyhow!("{}: split {e}", args_path(index)))?;
+        .map_err(|e: String| anyhow::anyhow!("{}: split {e}", index.header.source.display()))?;
     let source = model
         .load_split(&index.header.source, split, index.header.resize)
         .map_err(|e| {
@@ -297,16 +297,12 @@ fn draw_hits(
         (None, None) => unreachable!("a query is an image or a sample of the index"),
     };
     let query_caption = match self_index {
-        Some(i) => {
-            let hit = index.describe(&[aekit::apps::search::Hit {
+        Some(i) => caption(
+            &index.describe(&[Hit {
                 index: i,
                 distance: 0.0,
-            }]);
-            match &hit[0].class {
-                Some(class) => format!("{class} · id {}", short_id(&hit[0].id)),
-                None => short_id(&hit[0].id),
-            }
-        }
+            }])[0],
+        ),
         None => "image".into(),
     };
     let mut tiles = vec![Tile {
@@ -317,13 +313,7 @@ fn draw_hits(
     for row in rows {
         tiles.push(Tile {
             values: sample(row.index),
-            caption: [
-                format!("#{} d={:.3}", row.rank, row.distance),
-                match &row.class {
-                    Some(class) => format!("{class} · id {}", short_id(&row.id)),
-                    None => short_id(&row.id),
-                },
-            ],
+            caption: [format!("#{} d={:.3}", row.rank, row.distance), caption(row)],
             framed: false,
         });
     }
@@ -331,8 +321,12 @@ fn draw_hits(
     Ok(())
 }
 
-fn args_path(index: &CodeIndex) -> String {
-    index.header.source.display().to_string()
+/// A hit's second caption line: its class and id, or the id alone.
+fn caption(hit: &NamedHit) -> String {
+    match &hit.class {
+        Some(class) => format!("{class} · id {}", short_id(&hit.id)),
+        None => short_id(&hit.id),
+    }
 }
 
 /// An id short enough for a caption: a path's file name.

@@ -19,6 +19,7 @@ use crate::data::Dataset;
 use crate::data::config::Split;
 use crate::error::{Error, Result};
 use crate::kernels::matmul::{Matrix, product};
+use crate::stats::knn::squared_norms;
 use crate::trained::TrainedModel;
 use hnsw_rs::prelude::{DistL2, Hnsw};
 use rayon::prelude::*;
@@ -188,7 +189,7 @@ impl VectorIndex {
     /// distances returned are exact and their order does not suffer from the cancellation
     /// of the expanded form.
     pub fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
-        self.check_queries(queries)?;
+        check_queries(queries, self.width)?;
         let k = k.min(self.len());
         let mut out = Vec::with_capacity(queries.len() / self.width);
         if k == 0 {
@@ -196,6 +197,7 @@ impl VectorIndex {
             return Ok(out);
         }
         let d = self.width;
+        let mut dots = Vec::new();
         for block in queries.chunks(QUERY_BLOCK * d) {
             let m = block.len() / d;
             let query_norms = squared_norms(block, d);
@@ -203,7 +205,8 @@ impl VectorIndex {
             for (b, base) in self.vectors.chunks(BASE_BLOCK * d).enumerate() {
                 let first = b * BASE_BLOCK;
                 let n = base.len() / d;
-                let mut dots = vec![0f32; m * n];
+                // One buffer for every block (the product overwrites it).
+                dots.resize(m * n, 0.0);
                 product(
                     &mut dots,
                     [m, n, d],
@@ -262,17 +265,17 @@ impl VectorIndex {
     pub fn approximate(&self, settings: HnswSettings) -> ApproximateIndex {
         ApproximateIndex::build(self, settings)
     }
+}
 
-    fn check_queries(&self, queries: &[f32]) -> Result<()> {
-        if !queries.len().is_multiple_of(self.width) {
-            return Err(Error::Input(format!(
-                "the queries hold {} values, not whole vectors of the index's {}",
-                queries.len(),
-                self.width
-            )));
-        }
-        Ok(())
+/// Refuses queries that are not whole vectors of `width` values.
+fn check_queries(queries: &[f32], width: usize) -> Result<()> {
+    if !queries.len().is_multiple_of(width) {
+        return Err(Error::Input(format!(
+            "the queries hold {} values, not whole vectors of the index's {width}",
+            queries.len()
+        )));
     }
+    Ok(())
 }
 
 /// Keeps `top` the `k` smallest `(distance, index)` seen so far, sorted; equal distances
@@ -284,13 +287,6 @@ fn keep_nearest(top: &mut Vec<Hit>, k: usize, index: usize, distance: f32) {
     let at = top.partition_point(|h| h.distance <= distance);
     top.insert(at, Hit { index, distance });
     top.truncate(k);
-}
-
-fn squared_norms(vectors: &[f32], width: usize) -> Vec<f32> {
-    vectors
-        .par_chunks(width)
-        .map(|v| v.iter().map(|x| x * x).sum())
-        .collect()
 }
 
 fn euclidean(a: &[f32], b: &[f32]) -> f32 {
@@ -348,13 +344,7 @@ impl ApproximateIndex {
 
     /// The (approximately) `k` nearest vectors of every query, nearest first.
     pub fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
-        if !queries.len().is_multiple_of(self.width) {
-            return Err(Error::Input(format!(
-                "the queries hold {} values, not whole vectors of the index's {}",
-                queries.len(),
-                self.width
-            )));
-        }
+        check_queries(queries, self.width)?;
         let ef = self.settings.ef_search.max(k);
         Ok(queries
             .par_chunks(self.width)

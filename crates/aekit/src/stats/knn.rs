@@ -7,6 +7,14 @@ use crate::kernels::matmul::{Matrix, product};
 /// Queries per block (bounds the memory of one block's distance matrix).
 const QUERY_BLOCK: usize = 1000;
 
+/// The squared Euclidean norm of every row of `width` values (in parallel over rows).
+pub(crate) fn squared_norms(rows: &[f32], width: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    rows.par_chunks(width.max(1))
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
 /// For each of the `queries` (rows of `d` values), the Euclidean distance to its `k`-th
 /// nearest row of `reference` (`k` counted from 1; capped at the number of references).
 pub fn kth_neighbour_distance(reference: &[f32], queries: &[f32], d: usize, k: usize) -> Vec<f64> {
@@ -16,16 +24,11 @@ pub fn kth_neighbour_distance(reference: &[f32], queries: &[f32], d: usize, k: u
         return vec![f64::INFINITY; queries.len() / d];
     }
     let k = k.clamp(1, n);
-    let norms = |rows: &[f32]| -> Vec<f32> {
-        rows.chunks(d)
-            .map(|r| r.iter().map(|v| v * v).sum())
-            .collect()
-    };
-    let reference_norms = norms(reference);
+    let reference_norms = squared_norms(reference, d);
     let mut out = Vec::with_capacity(queries.len() / d);
     for block in queries.chunks(QUERY_BLOCK * d) {
         let m = block.len() / d;
-        let query_norms = norms(block);
+        let query_norms = squared_norms(block, d);
         let mut dots = vec![0f32; m * n];
         product(
             &mut dots,

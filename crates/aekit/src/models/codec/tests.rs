@@ -1,3 +1,6 @@
+//! Tests of the codec family: shapes, integer codes, the loss's parts, size checks, and the
+//! prior's tables coding real latents.
+
 use super::*;
 use crate::codec::entropy;
 
