@@ -6,8 +6,8 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    anomaly, bench, codes, compress, config, data, denoise, evaluate, generate, maps, report,
-    search, train,
+    anomaly, bench, classify, codes, compress, config, data, denoise, evaluate, generate, maps,
+    report, search, train,
 };
 use std::process::ExitCode;
 
@@ -30,6 +30,9 @@ enum Command {
     /// Evaluate a trained run: loss, MSE, BCE, PSNR; with --noise PSNR/SSIM of denoising
     /// (written to RUN_DIR/eval.json, or eval-<data>.json for other data).
     Eval(evaluate::EvalArgs),
+    /// Train a classifier on a trained run's encoder (frozen, fine-tuned, or the same
+    /// architecture from scratch) and report its test accuracy.
+    Classify(classify::ClassifyArgs),
     /// Write originals above their reconstructions into a PNG.
     Reconstruct(evaluate::ReconstructArgs),
     /// Write the codes of a data set to a .npy or .csv file.
@@ -131,6 +134,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => evaluate::eval(args),
+        Command::Classify(args) => classify::run(args),
         Command::Reconstruct(args) => evaluate::reconstruct_command(args),
         Command::Encode(args) => codes::encode(args),
         Command::Decode(args) => codes::decode(args),

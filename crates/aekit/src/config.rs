@@ -87,6 +87,14 @@ impl RunConfig {
                 ),
             ));
         }
+        if self.train.freeze_encoder
+            && (self.model.heads().is_empty() || self.model.reconstruction_weight() != 0.0)
+        {
+            return Err(Error::config(
+                source_name,
+                "train.freeze_encoder trains the heads alone: it needs [[model.heads]] and                  model.reconstruction_weight = 0",
+            ));
+        }
         // A codec's loss is its own rate-distortion objective; `train.loss` does not apply.
         if matches!(self.model, crate::models::ModelConfig::Codec(_)) {
             return Ok(());

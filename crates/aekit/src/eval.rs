@@ -119,6 +119,10 @@ pub struct EvalReport {
     /// For VAEs with `--iw-samples k`: the importance-weighted estimate of `-log p(x)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iw_nll: Option<ImportanceWeightedNll>,
+    /// For models with heads: each head's accuracy and confusion matrix, or MAE and RMSE,
+    /// on these samples (heads whose target the samples lack are left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<crate::models::heads::HeadMetrics>,
 }
 
 /// Reconstruction error of table rows, in the original units of the data.
@@ -355,6 +359,29 @@ impl std::fmt::Display for EvalReport {
         if let Some(n) = &self.noise {
             write!(f, "\n{n}")?;
         }
+        for head in &self.heads {
+            match head {
+                crate::models::heads::HeadMetrics::Class {
+                    name,
+                    samples,
+                    accuracy,
+                    ..
+                } => write!(
+                    f,
+                    "\nhead {name}: accuracy {:.2}% ({samples} samples)",
+                    100.0 * accuracy
+                )?,
+                crate::models::heads::HeadMetrics::Regression {
+                    name,
+                    samples,
+                    mae,
+                    rmse,
+                } => write!(
+                    f,
+                    "\nhead {name}: MAE {mae:.4}, RMSE {rmse:.4} ({samples} samples)"
+                )?,
+            }
+        }
         if let Some(d) = &self.denoising {
             write!(
                 f,
@@ -451,6 +478,7 @@ pub fn evaluate_trained(trained: &TrainedModel, options: &EvalOptions) -> Result
             .map(|c| denoising_report(model, &data, c, plain, 1000)),
         noise,
         iw_nll,
+        heads: trained.head_metrics(&data)?,
     };
     let name = match &options.data {
         None => "eval.json".to_string(),

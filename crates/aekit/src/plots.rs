@@ -508,3 +508,95 @@ fn draw_score_histograms(
     root.present()?;
     Ok(())
 }
+
+/// A class head's confusion matrix: true classes down, predicted across, each cell shaded
+/// by the fraction of its true class and labelled with its count.
+pub fn confusion_matrix(
+    path: &Path,
+    title: &str,
+    class_names: &[String],
+    confusion: &[Vec<usize>],
+) -> Result<()> {
+    save_plot(path, "confusion matrix", |tmp| {
+        draw_confusion(tmp, title, class_names, confusion)
+    })
+}
+
+fn draw_confusion(
+    path: &Path,
+    title: &str,
+    class_names: &[String],
+    confusion: &[Vec<usize>],
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let n = confusion.len();
+    let cell = (560 / n.max(1)).clamp(24, 64) as u32;
+    let margin = 110u32;
+    let side = cell * n as u32;
+    let root =
+        BitMapBackend::new(path, (side + margin + 20, side + margin + 50)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let text = |size: u32| ("sans-serif", size).into_font().color(&BLACK);
+    root.draw(&Text::new(title.to_string(), (10, 10), text(18)))?;
+    root.draw(&Text::new(
+        "predicted class →".to_string(),
+        (margin as i32, 36),
+        text(14),
+    ))?;
+    root.draw(&Text::new(
+        "true class ↓".to_string(),
+        (4, margin as i32 - 22),
+        text(14),
+    ))?;
+    let origin = (margin as i32, margin as i32);
+    for (i, name) in class_names.iter().enumerate().take(n) {
+        let short: String = name.chars().take(10).collect();
+        let offset = i as i32 * cell as i32;
+        root.draw(&Text::new(
+            short.clone(),
+            (origin.0 + offset + 2, origin.1 - 18),
+            text(12),
+        ))?;
+        root.draw(&Text::new(
+            short,
+            (8, origin.1 + offset + cell as i32 / 2 - 6),
+            text(12),
+        ))?;
+    }
+    for (t, row) in confusion.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &count) in row.iter().enumerate() {
+            let share = count as f64 / total;
+            // Right answers shade blue, mistakes red; the darker, the larger the share.
+            let shade = (255.0 * (1.0 - share.sqrt())) as u8;
+            let colour = if t == p {
+                RGBColor(shade, shade, 255)
+            } else {
+                RGBColor(255, shade, shade)
+            };
+            let x = origin.0 + p as i32 * cell as i32;
+            let y = origin.1 + t as i32 * cell as i32;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cell as i32, y + cell as i32)],
+                colour.filled(),
+            ))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cell as i32, y + cell as i32)],
+                RGBColor(200, 200, 200),
+            ))?;
+            if count > 0 {
+                let label = count.to_string();
+                let colour = if share > 0.5 { WHITE } else { BLACK };
+                root.draw(&Text::new(
+                    label.clone(),
+                    (
+                        x + cell as i32 / 2 - 4 * label.len() as i32,
+                        y + cell as i32 / 2 - 6,
+                    ),
+                    ("sans-serif", 12).into_font().color(&colour),
+                ))?;
+            }
+        }
+    }
+    root.present()?;
+    Ok(())
+}

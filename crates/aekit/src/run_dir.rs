@@ -8,8 +8,10 @@
 //!   model.bpk            the final weights (Burn's burnpack format)
 //!   model-best.bpk       the weights of the epoch with the lowest validation loss
 //!   scaler.json          the table scaling fitted on the training rows (`[data] scale`)
+//!   heads.json           the heads' classes and target scaling (models with heads)
+//!   heads.bpk            the heads' final weights (heads-best.bpk: the best epoch's)
 //!   checkpoints/latest   the name of the newest checkpoint folder
-//!   checkpoints/epoch-0007/{model.bpk,optimizer.bpk,state.json}
+//!   checkpoints/epoch-0007/{model.bpk,heads.bpk,optimizer.bpk,state.json}
 //!   history.csv          one row per epoch
 //!   loss.png             training and validation loss curves
 //!   reconstructions.png  originals above their reconstructions
@@ -245,6 +247,26 @@ impl RunDir {
             _ => self.model_path(),
         }
     }
+    /// `heads.json`, what the model's heads are (classes, target scaling).
+    pub fn heads_spec_path(&self) -> PathBuf {
+        self.path.join("heads.json")
+    }
+    /// `heads.bpk`, the heads' final weights.
+    pub fn heads_path(&self) -> PathBuf {
+        self.path.join("heads.bpk")
+    }
+    /// `heads-best.bpk`, the heads' weights of the best validation epoch.
+    pub fn best_heads_path(&self) -> PathBuf {
+        self.path.join("heads-best.bpk")
+    }
+    /// The heads' weight file that goes with [`RunDir::weights_path`]`(choice)`.
+    pub fn heads_weights_path(&self, choice: WeightsChoice) -> PathBuf {
+        if self.weights_path(choice) == self.best_model_path() {
+            self.best_heads_path()
+        } else {
+            self.heads_path()
+        }
+    }
     /// `scaler.json`, the fitted table scaling, when the run scales its data.
     pub fn scaler_path(&self) -> PathBuf {
         self.path.join("scaler.json")
@@ -413,8 +435,11 @@ pub const MARKER: &str = ".aekit-run";
 
 /// What aekit writes at the top of a run directory; anything else is the user's.
 fn is_aekit_file(name: &str) -> bool {
-    const NAMES: [&str; 12] = [
+    const NAMES: [&str; 15] = [
         MARKER,
+        "heads.json",
+        "heads.bpk",
+        "heads-best.bpk",
         "config.toml",
         "model.json",
         "model.bpk",
@@ -429,6 +454,7 @@ fn is_aekit_file(name: &str) -> bool {
     ];
     NAMES.contains(&name)
         || (name.starts_with("eval") && name.ends_with(".json"))
+        || (name.starts_with("confusion-") && name.ends_with(".png"))
         || is_temporary_name(name)
 }
 
@@ -477,7 +503,7 @@ fn check_replaceable(path: &Path) -> Result<()> {
 }
 
 /// Loads burnpack weights into a freshly built model of the same architecture.
-pub fn load_weights(model: Autoencoder, path: &Path) -> Result<Autoencoder> {
+pub fn load_weights<M: Module>(model: M, path: &Path) -> Result<M> {
     check_not_empty(path)?;
     let record = ModuleRecord::load(path).map_err(|e| {
         Error::data(
@@ -504,7 +530,7 @@ pub fn check_not_empty(path: &Path) -> Result<()> {
 }
 
 /// Saves a model's weights atomically.
-pub fn save_weights(model: &Autoencoder, path: &Path) -> Result<()> {
+pub fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
     let tmp = tmp_path(path);
     model
         .clone()

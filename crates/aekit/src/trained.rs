@@ -9,6 +9,7 @@ use crate::data::{self, Dataset, SampleShape};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::models::heads::{self, HeadMetrics, HeadSpec, Heads, MetricsTally};
 use crate::models::{Autoencoder, LossSettings};
 use crate::run_dir::{ModelMeta, RunDir, WeightsChoice};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -74,6 +75,7 @@ pub struct TrainedModel {
     weights: PathBuf,
     code_len: usize,
     scaler: Option<FeatureScaler>,
+    heads: Option<(Heads, Vec<HeadSpec>)>,
 }
 
 impl TrainedModel {
@@ -84,8 +86,17 @@ impl TrainedModel {
         let (config, meta, model) = run.load_model(&device, weights)?;
         let weights = run.weights_path(weights);
         let scaler = run.load_scaler(&config)?;
+        let heads = load_heads(
+            &run,
+            &config,
+            &model,
+            meta.sample_shape,
+            &device,
+            choice_of(&run, &weights),
+        )?;
         let mut trained = Self::from_parts(run, config, meta, model, device, weights)?;
         trained.scaler = scaler;
+        trained.heads = heads;
         Ok(trained)
     }
 
@@ -109,6 +120,7 @@ impl TrainedModel {
             weights,
             code_len,
             scaler: None,
+            heads: None,
         })
     }
 
@@ -188,6 +200,62 @@ impl TrainedModel {
             _ => vec![self.code_len],
         }
     }
+    /// What the model's heads predict (`heads.json`); empty for a plain autoencoder.
+    pub fn head_specs(&self) -> &[HeadSpec] {
+        self.heads
+            .as_ref()
+            .map_or(&[], |(_, specs)| specs.as_slice())
+    }
+
+    /// Each head's predictions for `inputs`: per head, class probabilities (`classes` values
+    /// per sample) or values in the target's units (one per sample).
+    pub fn predict_heads(&self, inputs: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let Some((model_heads, specs)) = &self.heads else {
+            return Ok(Vec::new());
+        };
+        let codes = self.encode(inputs)?;
+        model_heads
+            .heads
+            .iter()
+            .zip(specs)
+            .map(|(head, spec)| {
+                self.map_batches(&codes, self.code_len, "codes", |z| {
+                    heads::predictions(head.forward(z), spec)
+                })
+            })
+            .collect()
+    }
+
+    /// How well each head predicts its targets on `data`: accuracy and confusion matrix,
+    /// or MAE and RMSE. Heads whose target `data` does not carry are left out.
+    pub fn head_metrics(&self, data: &Dataset) -> Result<Vec<HeadMetrics>> {
+        let Some((_, specs)) = &self.heads else {
+            return Ok(Vec::new());
+        };
+        let predictions = self.predict_heads(&data.values)?;
+        let mut metrics = Vec::new();
+        for ((config, spec), predicted) in self
+            .config
+            .model
+            .heads()
+            .iter()
+            .zip(specs)
+            .zip(&predictions)
+        {
+            let Ok(targets) = heads::resolve_split(
+                std::slice::from_ref(config),
+                std::slice::from_ref(spec),
+                data,
+            ) else {
+                continue;
+            };
+            let mut tally = MetricsTally::new(spec);
+            tally.add(spec, predicted, &targets[0]);
+            metrics.push(tally.finish(spec));
+        }
+        Ok(metrics)
+    }
+
     /// Names of the classes of the training data (index = label), when it had labels.
     pub fn class_names(&self) -> &[String] {
         &self.meta.class_names
@@ -426,6 +494,45 @@ impl TrainedModel {
         }
         Ok(out)
     }
+}
+
+/// Which weights `weights` is, for the heads' file that goes with it.
+fn choice_of(run: &RunDir, weights: &Path) -> WeightsChoice {
+    if weights == run.best_model_path() {
+        WeightsChoice::Best
+    } else {
+        WeightsChoice::Final
+    }
+}
+
+/// The heads of a run with `[[model.heads]]`, with the weights that go with the model's.
+fn load_heads(
+    run: &RunDir,
+    config: &RunConfig,
+    model: &Autoencoder,
+    shape: SampleShape,
+    device: &Device,
+    choice: WeightsChoice,
+) -> Result<Option<(Heads, Vec<HeadSpec>)>> {
+    let configs = config.model.heads();
+    if configs.is_empty() {
+        return Ok(None);
+    }
+    let specs: Vec<HeadSpec> = crate::run_dir::read_json(&run.heads_spec_path())?;
+    if specs.len() != configs.len() {
+        return Err(Error::run(
+            run.path(),
+            format!(
+                "heads.json describes {} heads, config.toml {}",
+                specs.len(),
+                configs.len()
+            ),
+        ));
+    }
+    let code_len = crate::train::code_len_of(model, shape, device);
+    let fresh = Heads::init(configs, &specs, code_len, device);
+    let path = run.heads_weights_path(choice);
+    Ok(Some((crate::run_dir::load_weights(fresh, &path)?, specs)))
 }
 
 /// One sample's mean error between its values `x` and its reconstruction `y`.

@@ -62,6 +62,35 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let model = args.run.open()?;
     let report = evaluate_trained(&model, &options)?;
     println!("{report}");
+    for head in &report.heads {
+        if let aekit::models::heads::HeadMetrics::Class {
+            name,
+            class_names,
+            confusion,
+            accuracy,
+            ..
+        } = head
+        {
+            let suffix = match &args.data {
+                None => String::new(),
+                Some(path) => format!(
+                    "-{}",
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ),
+            };
+            let picture = model
+                .run()
+                .path()
+                .join(format!("confusion-{name}{suffix}.png"));
+            let title = format!(
+                "head {name}: accuracy {:.2}% on {}",
+                100.0 * accuracy,
+                report.data
+            );
+            aekit::plots::confusion_matrix(&picture, &title, class_names, confusion)?;
+            println!("wrote {}", picture.display());
+        }
+    }
     if let (Some(picture), Some(noise)) = (&args.picture, &args.noise) {
         let data = match &args.data {
             Some(path) => model.load_data(path, args.resize)?,

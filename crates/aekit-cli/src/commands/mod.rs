@@ -4,6 +4,7 @@
 
 pub mod anomaly;
 pub mod bench;
+pub mod classify;
 pub mod codes;
 pub mod compress;
 pub mod config;

@@ -11,9 +11,11 @@
 //! - [`report`]: one self-contained HTML page about a run (`aekit report`).
 //! - [`compress`]: learned compression into `.aez` files and back (`aekit compress`, `aekit decompress`).
 //! - [`search`]: an index of codes and their nearest neighbours (`aekit index`, `aekit similar`).
+//! - [`classify`]: a classifier on a trained run's encoder (`aekit classify`).
 
 pub mod activations;
 pub mod anomaly;
+pub mod classify;
 pub mod cluster;
 pub mod codes;
 pub mod compress;

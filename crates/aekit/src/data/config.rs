@@ -72,6 +72,17 @@ pub struct DataConfig {
     /// Train (and validate) on every class but these (by label or class name).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude_classes: Vec<super::classes::ClassRef>,
+    /// Images: rotate each one by a random angle drawn uniformly from `[low, high]` degrees
+    /// (seeded by `seed`, each split its own draws); the angle becomes the target
+    /// `"angle"` (the multi-output example: a digit's class and its rotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotate: Option<[f64; 2]>,
+    /// A CSV of per-sample targets for heads: a header `id,<name>...`, one row per training
+    /// sample, empty cells for missing values. `id` is the file name (or path relative to
+    /// the data folder) of image files, else the sample's position in the source (0, 1, ...).
+    /// A relative path is taken from the working directory, as `path` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets_csv: Option<PathBuf>,
 }
 
 /// Whether samples are binarised.
@@ -119,6 +130,8 @@ impl Default for DataConfig {
             scale: super::scaling::Scale::None,
             train_classes: Vec::new(),
             exclude_classes: Vec::new(),
+            rotate: None,
+            targets_csv: None,
         }
     }
 }
@@ -321,6 +334,13 @@ impl DataConfig {
                  not [{height}, {width}]"
             ));
         }
+        if let Some([low, high]) = self.rotate
+            && !(low.is_finite() && high.is_finite() && low <= high && high - low <= 360.0)
+        {
+            return Err(format!(
+                "`data.rotate` must be [low, high] degrees with low <= high, at most 360 apart,                  not [{low}, {high}]"
+            ));
+        }
         if !self.train_classes.is_empty() && !self.exclude_classes.is_empty() {
             return Err(
                 "`data.train_classes` and `data.exclude_classes` cannot both be given: keep \
@@ -504,7 +524,42 @@ pub fn load_source(config: &DataConfig) -> Result<(DataKind, Dataset, Option<Dat
             return Err(Error::data(path, "cannot tell what kind of data this is"));
         }
     };
+    let (train, test) = derive_targets(config, path, train, test)?;
     Ok((kind, train, test))
+}
+
+/// The targets `[data]` derives from the samples: the targets CSV's columns (training
+/// split) and the rotation (both splits, each with draws of its own).
+fn derive_targets(
+    config: &DataConfig,
+    path: &Path,
+    mut train: Dataset,
+    mut test: Option<Dataset>,
+) -> Result<(Dataset, Option<Dataset>)> {
+    if let Some(csv) = &config.targets_csv {
+        let root = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        let columns = super::targets::read_targets_csv(csv, &train, root)?;
+        for column in columns {
+            if let Some(test) = &mut test {
+                test.targets.push(super::targets::TargetColumn {
+                    name: column.name.clone(),
+                    values: vec![f32::NAN; test.len()],
+                });
+            }
+            train.targets.push(column);
+        }
+    }
+    if let Some(range) = config.rotate {
+        super::targets::rotate(&mut train, range, config.seed ^ 0x5EED_0001)?;
+        if let Some(test) = &mut test {
+            super::targets::rotate(test, range, config.seed ^ 0x5EED_0002)?;
+        }
+    }
+    Ok((train, test))
 }
 
 fn image_options(config: &DataConfig) -> ImageOptions {
@@ -769,6 +824,7 @@ fn pick_split(train: Dataset, test: Option<Dataset>, split: Split) -> Dataset {
     match (split, test) {
         (Split::Test, Some(test)) => test,
         (Split::All, Some(test)) => {
+            let test_len = test.len();
             let mut all = train;
             all.values.extend_from_slice(&test.values);
             all.labels = match (all.labels, test.labels) {
@@ -783,6 +839,16 @@ fn pick_split(train: Dataset, test: Option<Dataset>, split: Split) -> Dataset {
             } else {
                 all.paths.into_iter().chain(test.paths).collect()
             };
+            // A target both splits have continues; one only the training split has is
+            // missing for the test samples.
+            for column in &mut all.targets {
+                match test.targets.iter().find(|c| c.name == column.name) {
+                    Some(other) => column.values.extend_from_slice(&other.values),
+                    None => column
+                        .values
+                        .extend(std::iter::repeat_n(f32::NAN, test_len)),
+                }
+            }
             all
         }
         (_, _) => train,

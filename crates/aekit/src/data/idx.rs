@@ -144,6 +144,7 @@ pub fn load_pair(images_path: &Path, labels_path: &Path) -> Result<Dataset> {
         labels: Some(labels.into_iter().map(u32::from).collect()),
         class_names: (0..classes).map(|c| c.to_string()).collect(),
         paths: Vec::new(),
+        targets: Vec::new(),
     })
 }
 

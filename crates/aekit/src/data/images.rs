@@ -60,6 +60,7 @@ pub fn load_file(path: &Path, options: &ImageOptions) -> Result<Dataset> {
         labels: None,
         class_names: Vec::new(),
         paths: vec![path.to_path_buf()],
+        targets: Vec::new(),
     })
 }
 
@@ -164,6 +165,7 @@ pub fn load_folder(dir: &Path, options: &ImageOptions) -> Result<Dataset> {
         labels: has_classes.then_some(labels),
         class_names,
         paths,
+        targets: Vec::new(),
     })
 }
 

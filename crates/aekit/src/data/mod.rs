@@ -15,6 +15,7 @@ pub mod info;
 pub mod scaling;
 pub mod shapes;
 pub mod table;
+pub mod targets;
 
 pub use config::{Binarize, DataConfig, DataKind, Validation};
 
@@ -92,6 +93,9 @@ pub struct Dataset {
     /// The file each sample was read from, one per sample, for samples read from image
     /// files; empty for other sources.
     pub paths: Vec<std::path::PathBuf>,
+    /// Named per-sample targets beyond the labels (a rotated image's angle, the columns of
+    /// a targets CSV), each one value per sample with `NaN` for missing.
+    pub targets: Vec<targets::TargetColumn>,
 }
 
 impl Dataset {
@@ -104,6 +108,7 @@ impl Dataset {
             labels: None,
             class_names: Vec::new(),
             paths: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -144,6 +149,14 @@ impl Dataset {
             } else {
                 Vec::new()
             },
+            targets: self
+                .targets
+                .iter()
+                .map(|column| targets::TargetColumn {
+                    name: column.name.clone(),
+                    values: indices.iter().map(|&i| column.values[i]).collect(),
+                })
+                .collect(),
         }
     }
 
@@ -296,6 +309,7 @@ mod tests {
             labels: Some((0..30).map(|i| i / 10).collect()),
             class_names: Vec::new(),
             paths: Vec::new(),
+            targets: Vec::new(),
         };
         let sample = data.seeded_sample(6, 1);
         let labels = sample.labels.clone().unwrap();

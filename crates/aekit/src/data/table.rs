@@ -151,6 +151,7 @@ pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Dataset> {
         labels,
         class_names,
         paths: Vec::new(),
+        targets: Vec::new(),
     })
 }
 

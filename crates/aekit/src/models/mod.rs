@@ -10,6 +10,7 @@ pub mod codec;
 pub mod conv;
 pub mod corruption;
 pub mod dense;
+pub mod heads;
 pub mod layers;
 pub mod regularizers;
 pub mod vae;
@@ -51,6 +52,7 @@ pub enum ModelConfig {
 impl ModelConfig {
     /// Checks the settings on their own (without the data).
     pub fn validate(&self) -> Result<(), String> {
+        heads::validate_heads(self.heads(), self.reconstruction_weight())?;
         let (config, required) = match self {
             ModelConfig::Vae(config) => return config.validate(),
             ModelConfig::Conv(config) => return config.validate(),
@@ -126,6 +128,26 @@ impl ModelConfig {
         LossSettings {
             reconstruction,
             kl_weight,
+        }
+    }
+
+    /// The heads on the code (`[[model.heads]]`); none for the codec.
+    pub fn heads(&self) -> &[heads::HeadConfig] {
+        match self {
+            ModelConfig::Vae(config) => &config.heads,
+            ModelConfig::Conv(config) => &config.heads,
+            ModelConfig::Codec(_) => &[],
+            other => &other.dense().expect("a dense family").heads,
+        }
+    }
+
+    /// The weight of the reconstruction in the total loss (`model.reconstruction_weight`).
+    pub fn reconstruction_weight(&self) -> f64 {
+        match self {
+            ModelConfig::Vae(config) => config.reconstruction_weight,
+            ModelConfig::Conv(config) => config.reconstruction_weight,
+            ModelConfig::Codec(_) => 1.0,
+            other => other.dense().expect("a dense family").reconstruction_weight,
         }
     }
 
@@ -223,6 +245,8 @@ pub struct LossParts {
     /// The parts by name, when there is more than the reconstruction (and values recorded
     /// beside them with [`LossParts::note`], which the total leaves out).
     pub terms: Vec<(&'static str, Tensor<1>)>,
+    /// The code the loss was computed from (a VAE's posterior mean), for heads on it.
+    pub code: Option<Tensor<2>>,
 }
 
 impl LossParts {
@@ -231,6 +255,7 @@ impl LossParts {
         Self {
             total: reconstruction,
             terms: Vec::new(),
+            code: None,
         }
     }
 
@@ -239,7 +264,14 @@ impl LossParts {
         Self {
             total: term.clone(),
             terms: vec![(name, term)],
+            code: None,
         }
+    }
+
+    /// The loss with the code it came from.
+    pub fn with_code(mut self, code: Tensor<2>) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// Records a value beside the loss (in `history.csv`) without adding it to the total.

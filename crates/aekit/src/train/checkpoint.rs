@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::Autoencoder;
+use crate::models::heads::Heads;
 use crate::run_dir::{self, HistoryRow, RunDir};
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,7 @@ fn folder_name(state: &LoopState) -> String {
 pub fn save(
     run: &RunDir,
     model: &Autoencoder,
+    heads: &Heads,
     optimizer: &ModuleOptimizer,
     state: &LoopState,
     keep: usize,
@@ -89,6 +91,9 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     run_dir::save_weights(model, &tmp.join("model.bpk"))?;
+    if !heads.is_empty() {
+        run_dir::save_weights(heads, &tmp.join("heads.bpk"))?;
+    }
     let optimizer_path = tmp.join("optimizer.bpk");
     optimizer
         .save(&optimizer_path)
@@ -141,16 +146,22 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>> {
 pub fn load(
     path: &std::path::Path,
     model: Autoencoder,
+    heads: Heads,
     optimizer: ModuleOptimizer,
-) -> Result<(Autoencoder, ModuleOptimizer, LoopState)> {
+) -> Result<(Autoencoder, Heads, ModuleOptimizer, LoopState)> {
     let model = run_dir::load_weights(model, &path.join("model.bpk"))?;
+    let heads = if heads.is_empty() {
+        heads
+    } else {
+        run_dir::load_weights(heads, &path.join("heads.bpk"))?
+    };
     let optimizer_path = path.join("optimizer.bpk");
     run_dir::check_not_empty(&optimizer_path)?;
     let optimizer = optimizer
         .load(&optimizer_path)
         .map_err(|e| Error::data(&optimizer_path, e.to_string()))?;
     let state = run_dir::read_json(&path.join("state.json"))?;
-    Ok((model, optimizer, state))
+    Ok((model, heads, optimizer, state))
 }
 
 /// The loop state a checkpoint holds.

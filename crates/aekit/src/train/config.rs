@@ -79,6 +79,14 @@ pub struct TrainConfig {
     /// Epochs of greedy layer-wise pre-training per level before the whole stack is trained
     /// (dense models with a mirrored decoder); 0 for none.
     pub pretrain_epochs: usize,
+    /// Start from the weights of a trained run (its folder): the autoencoder's layers are
+    /// loaded, the heads start fresh (encoder reuse; what `aekit classify` writes). The run
+    /// must have the same model architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
+    /// Train the heads only, on a frozen encoder (needs `model.reconstruction_weight = 0`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_encoder: bool,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +111,8 @@ impl Default for TrainConfig {
             keep_checkpoints: 2,
             log_every_secs: 10.0,
             pretrain_epochs: 0,
+            init_from: None,
+            freeze_encoder: false,
         }
     }
 }

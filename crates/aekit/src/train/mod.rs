@@ -14,10 +14,12 @@ pub use pretrain::{LevelReport, pretrain_greedy};
 pub use progress::Progress;
 
 use crate::config::RunConfig;
+use crate::data::targets::HeadTargets;
 use crate::data::{self, Dataset};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::models::heads::{self, HeadSpec, Heads, NetworkSettings};
 use crate::models::{Autoencoder, LossSettings};
 use crate::plots;
 use crate::run_dir::{self, HistoryRow, ModelMeta, RunDir, RunStatus, Summary};
@@ -76,8 +78,17 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     autodiff.seed(train_config.seed);
     let model = config.model.init(shape, &autodiff)?;
     let optimizer = train_config.optimizer();
+    let head_configs = config.model.heads();
+    let (specs, train_targets) = heads::resolve_training(head_configs, &splits.train)?;
+    let valid_targets = heads::resolve_split(head_configs, &specs, &splits.valid)?;
+    let heads = Heads::init(
+        head_configs,
+        &specs,
+        code_len_of(&model, shape, &autodiff),
+        &autodiff,
+    );
 
-    let (run, mut model, mut optimizer, mut state) = if options.resume {
+    let (run, mut model, heads, mut optimizer, mut state) = if options.resume {
         let run = RunDir::open(&run_path)?;
         let cleaned = run.clean_partial_writes()?;
         if cleaned > 0 && !options.quiet {
@@ -97,7 +108,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
                  with the run's own config (`aekit train --resume RUN_DIR`)",
             ));
         }
-        let (model, optimizer, state) = checkpoint::load(&checkpoint, model, optimizer)?;
+        let (model, heads, optimizer, state) =
+            checkpoint::load(&checkpoint, model, heads, optimizer)?;
         if !options.quiet {
             eprintln!(
                 "resuming {} from {}",
@@ -105,10 +117,14 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
                 checkpoint.display()
             );
         }
-        (run, model, optimizer, state)
+        (run, model, heads, optimizer, state)
     } else {
+        let model = match &train_config.init_from {
+            Some(source) => initial_weights(model, source)?,
+            None => model,
+        };
         let run = RunDir::create(&run_path, options.force)?;
-        (run, model, optimizer, LoopState::fresh())
+        (run, model, heads, optimizer, LoopState::fresh())
     };
     run_dir::write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let meta = ModelMeta {
@@ -120,6 +136,9 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     run_dir::write_json(&run.model_meta_path(), &meta)?;
     if let Some(scaler) = &splits.scaler {
         run_dir::write_json(&run.scaler_path(), scaler)?;
+    }
+    if !specs.is_empty() {
+        run_dir::write_json(&run.heads_spec_path(), &specs)?;
     }
     if !options.quiet {
         eprintln!(
@@ -149,14 +168,18 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
 
     let mut progress = Progress::new(options.quiet, train_config.log_every_secs);
     let started = Instant::now();
+    let mut network = HeadsState {
+        heads,
+        specs,
+        train: train_targets,
+        valid: valid_targets,
+    };
     let outcome = run_epochs(
         config,
         &run,
-        &splits.train,
-        &splits.valid,
-        &autodiff,
-        &plain,
-        &mut model,
+        (&splits.train, &splits.valid),
+        (&autodiff, &plain),
+        (&mut model, &mut network),
         &mut optimizer,
         &mut state,
         &mut progress,
@@ -174,9 +197,16 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         if let Some(path) = checkpoint::latest(&run)? {
             std::fs::copy(path.join("model.bpk"), run.model_path())
                 .map_err(|e| Error::io(run.model_path(), e))?;
+            if !network.heads.is_empty() {
+                std::fs::copy(path.join("heads.bpk"), run.heads_path())
+                    .map_err(|e| Error::io(run.heads_path(), e))?;
+            }
         }
     } else {
         run_dir::save_weights(&model, &run.model_path())?;
+        if !network.heads.is_empty() {
+            run_dir::save_weights(&network.heads, &run.heads_path())?;
+        }
     }
     let valid_model = model.valid();
     let final_metrics = (state.epochs_done > 0 && status != RunStatus::Failed).then(|| {
@@ -187,7 +217,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
             train_config.batch_size.max(256),
         )
     });
-    if state.epochs_done > 0 && status != RunStatus::Failed {
+    // A model trained without its reconstruction (a classifier) has no reconstructions to show.
+    if state.epochs_done > 0
+        && status != RunStatus::Failed
+        && config.model.reconstruction_weight() > 0.0
+    {
         let samples = splits.valid.take(10);
         plots::reconstruction_grid(&run.reconstructions_path(), &valid_model, &samples, &plain)?;
     }
@@ -225,6 +259,36 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     };
     run.write_summary(&summary)?;
     outcome.map(|_| TrainOutcome { run, summary })
+}
+
+/// The length of `model`'s code for samples of `shape`.
+pub fn code_len_of(model: &Autoencoder, shape: crate::data::SampleShape, device: &Device) -> usize {
+    model
+        .encode(Tensor::<2>::zeros([1, shape.len()], device))
+        .dims()[1]
+}
+
+/// `model` with the autoencoder weights of the run at `source` (`train.init_from`): the best
+/// epoch's when it kept them.
+fn initial_weights(model: Autoencoder, source: &std::path::Path) -> Result<Autoencoder> {
+    let run = RunDir::open(source)?;
+    let weights = run.weights_path(run_dir::WeightsChoice::Best);
+    run_dir::load_weights(model, &weights).map_err(|e| {
+        Error::run(
+            source,
+            format!(
+                "train.init_from: its weights do not fit this config's model (the [model]                  layers must be the run's own): {e}"
+            ),
+        )
+    })
+}
+
+/// A model's heads while it trains: their weights, specs and every split's targets.
+struct HeadsState {
+    heads: Heads,
+    specs: Vec<HeadSpec>,
+    train: Vec<HeadTargets>,
+    valid: Vec<HeadTargets>,
 }
 
 /// A loss this many times its first value means training has blown up, not a bad batch.
@@ -341,6 +405,7 @@ struct Batch {
     step: usize,
     clean: Vec<f32>,
     noisy: Option<Vec<f32>>,
+    targets: Vec<HeadTargets>,
 }
 
 /// The random source of one step's corruption.
@@ -364,11 +429,9 @@ fn gather(dataset: &Dataset, indices: &[usize]) -> Vec<f32> {
 fn run_epochs(
     config: &RunConfig,
     run: &RunDir,
-    train: &Dataset,
-    valid: &Dataset,
-    autodiff: &Device,
-    plain: &Device,
-    model: &mut Autoencoder,
+    (train, valid): (&Dataset, &Dataset),
+    (autodiff, plain): (&Device, &Device),
+    (model, network): (&mut Autoencoder, &mut HeadsState),
     optimizer: &mut burn::optim::ModuleOptimizer,
     state: &mut LoopState,
     progress: &mut Progress,
@@ -388,6 +451,13 @@ fn run_epochs(
         // run resumed at an epoch boundary draws what the uninterrupted run drew.
         autodiff.seed(tc.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let settings = config.model.loss_settings(tc.loss, Some(epoch));
+        let network_settings = NetworkSettings {
+            loss: &settings,
+            reconstruction_weight: config.model.reconstruction_weight(),
+            specs: &network.specs,
+            freeze_encoder: tc.freeze_encoder,
+        };
+        let train_targets = &network.train;
         progress.start_epoch(epoch, tc.epochs, steps, first_step);
         let mut train_seconds = state.partial_seconds;
 
@@ -410,7 +480,14 @@ fn run_epochs(
                     // The noise depends only on (seed, epoch, step): a resumed run sees the same.
                     let noisy = corruption
                         .map(|c| c.corrupted(&clean, &mut step_rng(tc.seed, epoch, step)));
-                    if sender.send(Batch { step, clean, noisy }).is_err() {
+                    let targets = train_targets.iter().map(|t| t.subset(indices)).collect();
+                    let batch = Batch {
+                        step,
+                        clean,
+                        noisy,
+                        targets,
+                    };
+                    if sender.send(batch).is_err() {
                         break;
                     }
                 }
@@ -419,11 +496,19 @@ fn run_epochs(
                 step,
                 clean: values,
                 noisy,
+                targets,
             } in receiver
             {
                 if STOP_REQUESTED.load(Ordering::SeqCst) {
                     state.partial_seconds = train_seconds;
-                    let path = checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
+                    let path = checkpoint::save(
+                        run,
+                        model,
+                        &network.heads,
+                        optimizer,
+                        state,
+                        tc.keep_checkpoints,
+                    )?;
                     return Err(Error::Interrupted(format!(
                         "stopped at epoch {epoch}, step {step}; checkpoint {} saved; continue with \
                          `aekit train --resume {}`",
@@ -444,14 +529,21 @@ fn run_epochs(
                     ),
                     None => target.clone(),
                 };
-                let loss = step_loss(model, input, target, &settings);
+                let loss = heads::network_loss(
+                    model,
+                    &network.heads,
+                    input,
+                    target,
+                    &targets,
+                    &network_settings,
+                );
                 for (name, term) in &loss.terms {
                     *state
                         .partial_terms
                         .entry(format!("train_{name}"))
-                        .or_default() += term * batch as f64;
+                        .or_default() += term.clone().into_scalar::<f32>() as f64 * batch as f64;
                 }
-                let loss_value = loss.value;
+                let loss_value = loss.total.clone().into_scalar::<f32>() as f64;
                 let first = *state.first_loss.get_or_insert(loss_value);
                 if diverged(loss_value, first) {
                     return Err(divergence(
@@ -464,12 +556,19 @@ fn run_epochs(
                         ),
                     ));
                 }
-                step_update(
-                    model,
-                    optimizer,
-                    loss.total,
-                    tc.learning_rate_at(epoch, step, steps),
-                );
+                let learning_rate = tc.learning_rate_at(epoch, step, steps);
+                if network.heads.is_empty() {
+                    step_update(model, optimizer, loss.total, learning_rate);
+                } else {
+                    let mut grads = loss.total.backward();
+                    if !tc.freeze_encoder {
+                        let model_grads = GradientsParams::from_module(&mut grads, &*model);
+                        *model = optimizer.step(learning_rate, model.clone(), model_grads);
+                    }
+                    let head_grads = GradientsParams::from_module(&mut grads, &network.heads);
+                    network.heads =
+                        optimizer.step(learning_rate, network.heads.clone(), head_grads);
+                }
                 train_seconds += step_start.elapsed().as_secs_f64();
                 state.partial_loss_sum += loss_value * batch as f64;
                 state.partial_samples += batch;
@@ -486,13 +585,28 @@ fn run_epochs(
 
         // Validation measures the full objective (no warm-up), so that the epochs' losses
         // compare, early stopping included, and a loaded model's loss matches the history.
-        let (valid_loss, valid_terms) = eval::validation_loss(
-            &model.valid(),
-            valid,
-            plain,
-            tc.batch_size.max(256),
-            &config.model.loss_settings(tc.loss, None),
-        );
+        let full_objective = config.model.loss_settings(tc.loss, None);
+        let (valid_loss, valid_terms) = if network.heads.is_empty() {
+            eval::validation_loss(
+                &model.valid(),
+                valid,
+                plain,
+                tc.batch_size.max(256),
+                &full_objective,
+            )
+        } else {
+            let (loss, terms, _) = heads::validate_network(
+                (&model.valid(), &network.heads.valid()),
+                (valid, &network.valid),
+                plain,
+                tc.batch_size.max(256),
+                &NetworkSettings {
+                    loss: &full_objective,
+                    ..network_settings
+                },
+            );
+            (loss, terms)
+        };
         let samples = state.partial_samples.max(1) as f64;
         let mut terms: std::collections::BTreeMap<String, f64> =
             std::mem::take(&mut state.partial_terms)
@@ -532,10 +646,20 @@ fn run_epochs(
             state.epochs_without_improvement = 0;
             // Kept beside the final weights: checkpoint pruning would otherwise delete them.
             run_dir::save_weights(model, &run.best_model_path())?;
+            if !network.heads.is_empty() {
+                run_dir::save_weights(&network.heads, &run.best_heads_path())?;
+            }
         } else {
             state.epochs_without_improvement += 1;
         }
-        checkpoint::save(run, model, optimizer, state, tc.keep_checkpoints)?;
+        checkpoint::save(
+            run,
+            model,
+            &network.heads,
+            optimizer,
+            state,
+            tc.keep_checkpoints,
+        )?;
         run.write_history(&state.history)?;
         plots::loss_curves(
             &run.loss_plot_path(),

@@ -90,6 +90,17 @@ pub struct ConvConfig {
     /// Input corruption during training (a denoising conv autoencoder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corruption: Option<crate::models::corruption::CorruptionConfig>,
+    /// Heads on the code that predict other targets (`[[model.heads]]`): multi-task and
+    /// semi-supervised models, classifiers on the encoder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<crate::models::heads::HeadConfig>,
+    /// The weight of the reconstruction in the total loss (0: the decoder is not trained
+    /// and the model is a plain predictor of its heads' targets).
+    #[serde(
+        default = "crate::models::heads::one",
+        skip_serializing_if = "crate::models::heads::is_one"
+    )]
+    pub reconstruction_weight: f64,
 }
 
 fn three() -> usize {

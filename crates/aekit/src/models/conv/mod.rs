@@ -222,8 +222,9 @@ impl ConvAutoencoder {
         target: Tensor<2>,
         loss: ReconstructionLoss,
     ) -> LossParts {
-        let logits = self.decode_logits(self.encode(input));
-        LossParts::new(loss.compute(logits, target, self.output_activation))
+        let code = self.encode(input);
+        let logits = self.decode_logits(code.clone());
+        LossParts::new(loss.compute(logits, target, self.output_activation)).with_code(code)
     }
 
     /// The shape of the last encoder level's maps: `[channels, height, width]` (the code,

@@ -126,7 +126,8 @@ impl DenseAutoencoder {
             .expect("an encoder has at least one layer")
             .clone();
         let logits = self.decode_logits(code.clone());
-        let mut parts = LossParts::new(loss.compute(logits, target, self.output_activation));
+        let mut parts = LossParts::new(loss.compute(logits, target, self.output_activation))
+            .with_code(code.clone());
         if let Some(sparsity) = &self.sparsity {
             let layer = sparsity.layer.unwrap_or(activations.len());
             parts.add(

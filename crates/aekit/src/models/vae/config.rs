@@ -43,6 +43,17 @@ pub struct VaeConfig {
     /// Convolutional encoder and decoder levels around the dense layers (a conv VAE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conv: Option<VaeConvConfig>,
+    /// Heads on the code that predict other targets (`[[model.heads]]`): multi-task and
+    /// semi-supervised models, classifiers on the encoder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<crate::models::heads::HeadConfig>,
+    /// The weight of the reconstruction in the total loss (0: the decoder is not trained
+    /// and the model is a plain predictor of its heads' targets).
+    #[serde(
+        default = "crate::models::heads::one",
+        skip_serializing_if = "crate::models::heads::is_one"
+    )]
+    pub reconstruction_weight: f64,
 }
 
 /// The `[model.conv]` table of a conv VAE: the conv family's level settings. The levels use
@@ -98,6 +109,8 @@ impl VaeConvConfig {
             code: None,
             code_activation: Activation::Linear,
             corruption: None,
+            heads: Vec::new(),
+            reconstruction_weight: 1.0,
         }
     }
 }

@@ -178,6 +178,7 @@ impl Vae {
         let (mean, log_variance) = self.posterior(input);
         let z = draw_code(&mean, &log_variance);
         let logits = self.decode_logits(z);
+        let code = mean.clone();
         let reconstruction = match loss {
             // The per-sample sum averaged over the batch is the mean over every value times
             // the values per sample: the fused loss, with its closed-form gradient.
@@ -193,7 +194,7 @@ impl Vae {
         let kl = kl_terms(mean, log_variance)
             .sum()
             .mul_scalar(-0.5 / batch as f64);
-        let mut parts = LossParts::new(reconstruction);
+        let mut parts = LossParts::new(reconstruction).with_code(code);
         parts.add("kl", kl.mul_scalar(settings.kl_weight));
         parts
     }
@@ -278,6 +279,8 @@ mod tests {
             beta,
             warmup_epochs,
             conv: None,
+            heads: Vec::new(),
+            reconstruction_weight: 1.0,
         }
     }
 

@@ -1,0 +1,118 @@
+//! Encoder reuse: a classifier trained on the encoder of a trained run (`aekit classify`).
+//! The classifier is a run like any other: the run's own model with one class head on its
+//! code and no reconstruction, its weights started from the run's (frozen, or fine-tuned),
+//! or from random weights for the comparison a paper's table makes.
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::models::ModelConfig;
+use crate::models::heads::{HeadConfig, HeadKind, RegressionLoss};
+use crate::models::layers::Activation;
+use crate::run_dir::RunDir;
+use std::path::Path;
+
+/// How the encoder is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderUse {
+    /// The run's encoder, frozen: only the head learns.
+    #[default]
+    Frozen,
+    /// The run's encoder as the starting point, trained with the head.
+    FineTuned,
+    /// The same architecture from random weights (the baseline).
+    FromScratch,
+}
+
+impl EncoderUse {
+    /// The suffix of the classifier run's name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            EncoderUse::Frozen => "frozen",
+            EncoderUse::FineTuned => "fine-tuned",
+            EncoderUse::FromScratch => "scratch",
+        }
+    }
+}
+
+/// What `aekit classify` trains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierOptions {
+    /// How the encoder is used.
+    pub encoder: EncoderUse,
+    /// Train on this fraction of the training labels (seeded, spread over the classes).
+    pub label_fraction: Option<f64>,
+    /// Hidden layer sizes of the head (none: a linear classifier on the code).
+    pub hidden: Vec<usize>,
+    /// Training epochs (default: the run's own).
+    pub epochs: Option<usize>,
+    /// The seed of the label draw.
+    pub label_seed: u64,
+}
+
+/// The config of the classifier on the encoder of the run at `run_path`, named
+/// `<run>-classify-<frozen|fine-tuned|scratch>[-labels-<F>]`, beside the run.
+pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result<RunConfig> {
+    let run = RunDir::open(run_path)?;
+    let mut config = run.load_config()?;
+    if matches!(config.model, ModelConfig::Codec(_)) {
+        return Err(Error::run(
+            run_path,
+            "is a codec: its code is quantised latents, not an encoder to classify with",
+        ));
+    }
+    let head = HeadConfig {
+        name: "class".into(),
+        kind: HeadKind::Class,
+        target: crate::data::targets::LABEL.into(),
+        hidden: options.hidden.clone(),
+        activation: Activation::Relu,
+        weight: 1.0,
+        classes: None,
+        groups: Vec::new(),
+        group_names: Vec::new(),
+        label_fraction: options.label_fraction,
+        label_count: None,
+        label_seed: options.label_seed,
+        class_weights: None,
+        regression_loss: RegressionLoss::Mse,
+    };
+    set_heads(&mut config.model, vec![head]);
+    let frozen = options.encoder == EncoderUse::Frozen;
+    config.train.freeze_encoder = frozen;
+    config.train.init_from = (options.encoder != EncoderUse::FromScratch)
+        .then(|| std::path::absolute(run_path).unwrap_or_else(|_| run_path.to_path_buf()));
+    config.train.pretrain_epochs = 0;
+    config.train.patience = None;
+    if let Some(epochs) = options.epochs {
+        config.train.epochs = epochs;
+    }
+    let labels = options
+        .label_fraction
+        .map_or(String::new(), |f| format!("-labels-{f}"));
+    config.name = format!(
+        "{}-classify-{}{labels}",
+        run_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(config.name.clone()),
+        options.encoder.suffix()
+    );
+    config.runs_dir = run_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    config.validate(&run.config_path().display().to_string())?;
+    Ok(config)
+}
+
+/// Replaces a model's heads with `heads` and turns its reconstruction off.
+fn set_heads(model: &mut ModelConfig, heads: Vec<HeadConfig>) {
+    let (slot, weight) = match model {
+        ModelConfig::Vae(config) => (&mut config.heads, &mut config.reconstruction_weight),
+        ModelConfig::Conv(config) => (&mut config.heads, &mut config.reconstruction_weight),
+        ModelConfig::Dense(config)
+        | ModelConfig::Sparse(config)
+        | ModelConfig::Contractive(config)
+        | ModelConfig::Denoising(config) => (&mut config.heads, &mut config.reconstruction_weight),
+        ModelConfig::Codec(_) => return,
+    };
+    *slot = heads;
+    *weight = 0.0;
+}

@@ -1,0 +1,637 @@
+//! Heads: small networks on an autoencoder's code that predict targets other than the input
+//! (a digit's class, its rotation angle), trained with the reconstruction as one weighted sum
+//! of losses. A head's loss is averaged over the samples of the batch that have its target,
+//! so labels may exist for only some samples (semi-supervised learning); a batch with none
+//! adds zero for that head.
+//!
+//! The heads are a module of their own ([`Heads`], saved as `heads.bpk` beside the
+//! autoencoder's weights) described by [`HeadSpec`]s (`heads.json`: classes, the regression
+//! targets' standardisation), so that runs without heads are exactly what they were.
+
+mod config;
+
+pub use config::{
+    BalancedWeights, ClassWeights, HeadConfig, HeadKind, RegressionLoss, is_one, one,
+    validate_heads,
+};
+
+use crate::data::Dataset;
+use crate::data::targets::{self, ClassMapping, HeadTargets, Thinning};
+use crate::error::{Error, Result};
+use crate::models::layers::{self, Activation, WeightInit};
+use crate::models::{Autoencoder, LossSettings};
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// What a trained head is, beyond its weights (`heads.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadSpec {
+    /// The head's name.
+    pub name: String,
+    /// Class or regression.
+    pub kind: HeadKind,
+    /// The target it learned.
+    pub target: String,
+    /// Its outputs: the number of classes, or 1.
+    pub outputs: usize,
+    /// Class heads: the classes' names (index = class).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+    /// Class heads: the weight of each class in the loss.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_weights: Vec<f32>,
+    /// Regression heads: the training targets' mean (the head predicts standardised values).
+    pub mean: f32,
+    /// Regression heads: the training targets' standard deviation.
+    pub std: f32,
+    /// The weight of its loss in the total.
+    pub weight: f64,
+    /// Regression heads: the loss.
+    pub regression_loss: RegressionLoss,
+    /// How many training samples had the target (after thinning).
+    pub training_targets: usize,
+}
+
+/// One head: dense layers from the code to the head's outputs.
+#[derive(Module, Debug)]
+pub struct Head {
+    layers: Vec<Linear>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl Head {
+    /// The head's output values before softmax (class) or de-standardisation (regression).
+    pub fn forward(&self, code: Tensor<2>) -> Tensor<2> {
+        layers::stack_logits(&self.layers, self.activation, code)
+    }
+}
+
+/// Every head of a model, in config order.
+#[derive(Module, Debug)]
+pub struct Heads {
+    /// The heads.
+    pub heads: Vec<Head>,
+}
+
+impl Heads {
+    /// Builds the heads `configs` describe for codes of `code_len` values.
+    pub fn init(
+        configs: &[HeadConfig],
+        specs: &[HeadSpec],
+        code_len: usize,
+        device: &Device,
+    ) -> Heads {
+        let heads = configs
+            .iter()
+            .zip(specs)
+            .map(|(config, spec)| {
+                let sizes: Vec<usize> = std::iter::once(code_len)
+                    .chain(config.hidden.iter().copied())
+                    .chain(std::iter::once(spec.outputs))
+                    .collect();
+                let init = match config.activation {
+                    Activation::Relu | Activation::LeakyRelu | Activation::Elu => {
+                        WeightInit::KaimingUniform
+                    }
+                    _ => WeightInit::GlorotUniform,
+                };
+                Head {
+                    layers: sizes
+                        .windows(2)
+                        .map(|pair| init.linear(pair[0], pair[1], device))
+                        .collect(),
+                    activation: config.activation,
+                }
+            })
+            .collect();
+        Heads { heads }
+    }
+
+    /// Whether there are no heads.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+}
+
+/// The specs of `configs` from the training split: classes, class weights, the regression
+/// targets' standardisation; and the training targets (thinned as each head asks).
+pub fn resolve_training(
+    configs: &[HeadConfig],
+    train: &Dataset,
+) -> Result<(Vec<HeadSpec>, Vec<HeadTargets>)> {
+    let mut specs = Vec::with_capacity(configs.len());
+    let mut all = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter().enumerate() {
+        let key = format!("model.heads[{i}] (\"{}\")", config.name);
+        let classes = match config.kind {
+            HeadKind::Regression => 1,
+            HeadKind::Class if !config.groups.is_empty() => config.groups.len(),
+            HeadKind::Class => config
+                .classes
+                .unwrap_or_else(|| targets::classes_of(train).max(2)),
+        };
+        let mut head_targets = split_targets(config, train, classes)
+            .map_err(|message| Error::config(&key, message))?;
+        let thinning = match (config.label_fraction, config.label_count) {
+            (Some(f), _) => Thinning::Fraction(f, config.label_seed),
+            (_, Some(n)) => Thinning::Count(n, config.label_seed),
+            _ => Thinning::All,
+        };
+        targets::thin(&mut head_targets, thinning, config.kind == HeadKind::Class);
+        let count = head_targets.count();
+        if count == 0 {
+            return Err(Error::config(
+                &key,
+                format!(
+                    "none of the {} training samples has target \"{}\"; the head would learn \
+                     nothing",
+                    train.len(),
+                    config.target
+                ),
+            ));
+        }
+        let spec = match config.kind {
+            HeadKind::Class => class_spec(config, train, &head_targets, classes)
+                .map_err(|message| Error::config(&key, message))?,
+            HeadKind::Regression => regression_spec(config, &head_targets),
+        };
+        specs.push(HeadSpec {
+            training_targets: count,
+            ..spec
+        });
+        all.push(head_targets);
+    }
+    Ok((specs, all))
+}
+
+/// The targets of every head for the samples of another split (validation, test): all of
+/// them, unthinned.
+pub fn resolve_split(
+    configs: &[HeadConfig],
+    specs: &[HeadSpec],
+    data: &Dataset,
+) -> Result<Vec<HeadTargets>> {
+    configs
+        .iter()
+        .zip(specs)
+        .enumerate()
+        .map(|(i, (config, spec))| {
+            split_targets(config, data, spec.outputs).map_err(|message| {
+                Error::config(format!("model.heads[{i}] (\"{}\")", config.name), message)
+            })
+        })
+        .collect()
+}
+
+fn split_targets(
+    config: &HeadConfig,
+    data: &Dataset,
+    classes: usize,
+) -> Result<HeadTargets, String> {
+    match config.kind {
+        HeadKind::Class => {
+            let mapping = (!config.groups.is_empty()).then_some(ClassMapping {
+                groups: &config.groups,
+            });
+            targets::class_targets(data, &config.target, mapping.as_ref(), classes)
+        }
+        HeadKind::Regression => targets::real_targets(data, &config.target),
+    }
+}
+
+fn class_spec(
+    config: &HeadConfig,
+    train: &Dataset,
+    head_targets: &HeadTargets,
+    classes: usize,
+) -> Result<HeadSpec, String> {
+    let class_names = if !config.groups.is_empty() {
+        (0..classes)
+            .map(|g| {
+                config
+                    .group_names
+                    .get(g)
+                    .cloned()
+                    .unwrap_or_else(|| format!("group-{g}"))
+            })
+            .collect()
+    } else if config.target == targets::LABEL && train.class_names.len() == classes {
+        train.class_names.clone()
+    } else {
+        (0..classes).map(|c| c.to_string()).collect()
+    };
+    let class_weights = match &config.class_weights {
+        None => vec![1.0; classes],
+        Some(ClassWeights::Listed(weights)) => {
+            if weights.len() != classes {
+                return Err(format!(
+                    "class_weights: {} weights for {classes} classes",
+                    weights.len()
+                ));
+            }
+            weights.iter().map(|&w| w as f32).collect()
+        }
+        Some(ClassWeights::Named(BalancedWeights::Balanced)) => {
+            let mut counts = vec![0usize; classes];
+            for (v, p) in head_targets.values.iter().zip(&head_targets.present) {
+                if *p {
+                    counts[*v as usize] += 1;
+                }
+            }
+            let total = head_targets.count() as f32;
+            counts
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        total / (classes as f32 * c as f32)
+                    }
+                })
+                .collect()
+        }
+    };
+    Ok(HeadSpec {
+        name: config.name.clone(),
+        kind: HeadKind::Class,
+        target: config.target.clone(),
+        outputs: classes,
+        class_names,
+        class_weights,
+        mean: 0.0,
+        std: 1.0,
+        weight: config.weight,
+        regression_loss: config.regression_loss,
+        training_targets: 0,
+    })
+}
+
+fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec {
+    let present: Vec<f64> = head_targets
+        .values
+        .iter()
+        .zip(&head_targets.present)
+        .filter(|(_, p)| **p)
+        .map(|(v, _)| *v as f64)
+        .collect();
+    let n = present.len().max(1) as f64;
+    let mean = present.iter().sum::<f64>() / n;
+    let variance = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let std = variance.sqrt();
+    HeadSpec {
+        name: config.name.clone(),
+        kind: HeadKind::Regression,
+        target: config.target.clone(),
+        outputs: 1,
+        class_names: Vec::new(),
+        class_weights: Vec::new(),
+        mean: mean as f32,
+        // A constant target is learned as its mean; 1 keeps the scale finite.
+        std: if std > 1e-12 { std as f32 } else { 1.0 },
+        weight: config.weight,
+        regression_loss: config.regression_loss,
+        training_targets: 0,
+    }
+}
+
+/// How an autoencoder and its heads are trained together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkSettings<'a> {
+    /// The autoencoder's loss settings (schedules applied).
+    pub loss: &'a LossSettings,
+    /// The weight of the reconstruction in the total (0: no decoder pass at all).
+    pub reconstruction_weight: f64,
+    /// The heads' specs.
+    pub specs: &'a [HeadSpec],
+    /// Whether the encoder is frozen: the heads learn from a detached code.
+    pub freeze_encoder: bool,
+}
+
+/// One batch's loss through an autoencoder and its heads.
+#[derive(Debug, Clone)]
+pub struct NetworkLoss {
+    /// What is minimised: `reconstruction_weight * reconstruction + sum(weight * head)`.
+    pub total: Tensor<1>,
+    /// The parts by name: the autoencoder's own (reconstruction, penalties, KL) and each
+    /// head's unweighted loss (`<head>_loss`). Empty for a plain autoencoder's
+    /// reconstruction alone.
+    pub terms: Vec<(String, Tensor<1>)>,
+    /// Each head's outputs (before softmax or de-standardisation), for metrics.
+    pub outputs: Vec<Tensor<2>>,
+}
+
+/// The loss of a batch: `input` (possibly corrupted) against `target` for the
+/// reconstruction, and `batch_targets` (one per head, the batch's samples) for the heads.
+pub fn network_loss(
+    model: &Autoencoder,
+    heads: &Heads,
+    input: Tensor<2>,
+    target: Tensor<2>,
+    batch_targets: &[HeadTargets],
+    settings: &NetworkSettings<'_>,
+) -> NetworkLoss {
+    let device = input.device();
+    let (mut total, mut terms, code) = if settings.reconstruction_weight > 0.0 {
+        let parts = model.loss_parts(input.clone(), target, settings.loss);
+        let code = if heads.is_empty() {
+            None
+        } else {
+            Some(parts.code.clone().unwrap_or_else(|| model.encode(input)))
+        };
+        let mut terms: Vec<(String, Tensor<1>)> = parts
+            .terms
+            .into_iter()
+            .map(|(name, term)| (name.to_string(), term))
+            .collect();
+        if terms.is_empty() && !heads.is_empty() {
+            terms.push(("reconstruction".into(), parts.total.clone()));
+        }
+        let total = if settings.reconstruction_weight == 1.0 {
+            parts.total
+        } else {
+            parts.total.mul_scalar(settings.reconstruction_weight)
+        };
+        (total, terms, code)
+    } else {
+        (
+            Tensor::<1>::zeros([1], &device),
+            Vec::new(),
+            Some(model.encode(input)),
+        )
+    };
+    let mut outputs = Vec::with_capacity(heads.heads.len());
+    if let Some(code) = code {
+        let code = if settings.freeze_encoder {
+            code.detach()
+        } else {
+            code
+        };
+        for ((head, spec), head_targets) in
+            heads.heads.iter().zip(settings.specs).zip(batch_targets)
+        {
+            let output = head.forward(code.clone());
+            let loss = head_loss(output.clone(), spec, head_targets, &device);
+            if spec.weight > 0.0 {
+                total = total + loss.clone().mul_scalar(spec.weight);
+            }
+            terms.push((format!("{}_loss", spec.name), loss));
+            outputs.push(output);
+        }
+    }
+    NetworkLoss {
+        total,
+        terms,
+        outputs,
+    }
+}
+
+/// A head's loss on a batch, averaged over the samples that have the target (weighted by
+/// class for class heads); zero when none has it.
+fn head_loss(
+    output: Tensor<2>,
+    spec: &HeadSpec,
+    batch: &HeadTargets,
+    device: &Device,
+) -> Tensor<1> {
+    let [rows, outputs] = output.dims();
+    match spec.kind {
+        HeadKind::Class => {
+            // Cross-entropy as a weighted sum of log-probabilities: the weight matrix holds
+            // the class weight at each present sample's class, zero elsewhere.
+            let mut weights = vec![0.0f32; rows * outputs];
+            let mut total = 0.0f32;
+            for (r, (v, p)) in batch.values.iter().zip(&batch.present).enumerate() {
+                if *p {
+                    let class = *v as usize;
+                    let w = spec.class_weights.get(class).copied().unwrap_or(1.0);
+                    weights[r * outputs + class] = w;
+                    total += w;
+                }
+            }
+            let weights = Tensor::<2>::from_data(TensorData::new(weights, [rows, outputs]), device);
+            let denominator = if total > 0.0 { total } else { 1.0 };
+            (log_softmax(output, 1) * weights)
+                .sum()
+                .mul_scalar(-1.0 / denominator as f64)
+        }
+        HeadKind::Regression => {
+            let standardised: Vec<f32> = batch
+                .values
+                .iter()
+                .map(|v| (v - spec.mean) / spec.std)
+                .collect();
+            let mask: Vec<f32> = batch.present.iter().map(|&p| p as u8 as f32).collect();
+            let count = batch.count().max(1);
+            let target = Tensor::<2>::from_data(TensorData::new(standardised, [rows, 1]), device);
+            let mask = Tensor::<2>::from_data(TensorData::new(mask, [rows, 1]), device);
+            let difference = (output - target) * mask;
+            let per_sample = match spec.regression_loss {
+                RegressionLoss::Mse => difference.clone() * difference,
+                RegressionLoss::L1 => difference.abs(),
+            };
+            per_sample.sum().div_scalar(count as f64)
+        }
+    }
+}
+
+/// The mean loss of an autoencoder with heads (on a plain device) over `data`, the means of
+/// its parts, each head's figure (`<head>_accuracy` / `<head>_mae`) beside them, and each
+/// head's metrics. No corruption; a VAE's draws from the validation seed.
+pub fn validate_network(
+    (model, heads): (&Autoencoder, &Heads),
+    (data, targets): (&Dataset, &[HeadTargets]),
+    device: &Device,
+    batch: usize,
+    settings: &NetworkSettings<'_>,
+) -> (f64, Vec<(String, f64)>, Vec<HeadMetrics>) {
+    device.seed(crate::eval::VALIDATION_SEED);
+    let mut total = 0.0;
+    let mut terms: Vec<(String, f64)> = Vec::new();
+    let mut tallies: Vec<MetricsTally> = settings.specs.iter().map(MetricsTally::new).collect();
+    for (range, x) in crate::eval::batches(data, batch, device) {
+        let size = range.len() as f64;
+        let indices: Vec<usize> = range.collect();
+        let batch_targets: Vec<HeadTargets> = targets.iter().map(|t| t.subset(&indices)).collect();
+        let loss = network_loss(model, heads, x.clone(), x, &batch_targets, settings);
+        total += loss.total.into_scalar::<f32>() as f64 * size;
+        for (i, (name, term)) in loss.terms.into_iter().enumerate() {
+            let value = term.into_scalar::<f32>() as f64 * size;
+            match terms.get_mut(i) {
+                Some(entry) => entry.1 += value,
+                None => terms.push((name, value)),
+            }
+        }
+        for (((output, spec), tally), head_targets) in loss
+            .outputs
+            .into_iter()
+            .zip(settings.specs)
+            .zip(&mut tallies)
+            .zip(&batch_targets)
+        {
+            let predicted: Vec<f32> = predictions(output, spec)
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 predictions");
+            tally.add(spec, &predicted, head_targets);
+        }
+    }
+    let count = data.len().max(1) as f64;
+    let metrics: Vec<HeadMetrics> = tallies
+        .into_iter()
+        .zip(settings.specs)
+        .map(|(tally, spec)| tally.finish(spec))
+        .collect();
+    let mut terms: Vec<(String, f64)> = terms.into_iter().map(|(k, v)| (k, v / count)).collect();
+    terms.extend(metrics.iter().map(HeadMetrics::headline));
+    (total / count, terms, metrics)
+}
+
+/// A head's predictions for a batch of its outputs: class probabilities `[batch, classes]`,
+/// or values in the target's units `[batch, 1]`.
+pub fn predictions(output: Tensor<2>, spec: &HeadSpec) -> Tensor<2> {
+    match spec.kind {
+        HeadKind::Class => softmax(output, 1),
+        HeadKind::Regression => output
+            .mul_scalar(spec.std as f64)
+            .add_scalar(spec.mean as f64),
+    }
+}
+
+/// How well a head predicts its targets over a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum HeadMetrics {
+    /// A class head's accuracy and confusion matrix.
+    Class {
+        /// The head's name.
+        name: String,
+        /// Samples that had the target.
+        samples: usize,
+        /// Fraction predicted right.
+        accuracy: f64,
+        /// The classes' names.
+        class_names: Vec<String>,
+        /// `confusion[true][predicted]` counts.
+        confusion: Vec<Vec<usize>>,
+    },
+    /// A regression head's errors, in the target's units.
+    Regression {
+        /// The head's name.
+        name: String,
+        /// Samples that had the target.
+        samples: usize,
+        /// Mean absolute error.
+        mae: f64,
+        /// Root mean squared error.
+        rmse: f64,
+    },
+}
+
+impl HeadMetrics {
+    /// The head's name.
+    pub fn name(&self) -> &str {
+        match self {
+            HeadMetrics::Class { name, .. } | HeadMetrics::Regression { name, .. } => name,
+        }
+    }
+
+    /// The figure a history row records: accuracy, or MAE.
+    pub fn headline(&self) -> (String, f64) {
+        match self {
+            HeadMetrics::Class { name, accuracy, .. } => (format!("{name}_accuracy"), *accuracy),
+            HeadMetrics::Regression { name, mae, .. } => (format!("{name}_mae"), *mae),
+        }
+    }
+}
+
+/// Accumulates a head's predictions against its targets.
+#[derive(Debug, Clone)]
+pub struct MetricsTally {
+    confusion: Vec<Vec<usize>>,
+    absolute: f64,
+    squared: f64,
+    samples: usize,
+}
+
+impl MetricsTally {
+    /// An empty tally for `spec`.
+    pub fn new(spec: &HeadSpec) -> Self {
+        let classes = if spec.kind == HeadKind::Class {
+            spec.outputs
+        } else {
+            0
+        };
+        Self {
+            confusion: vec![vec![0; classes]; classes],
+            absolute: 0.0,
+            squared: 0.0,
+            samples: 0,
+        }
+    }
+
+    /// Adds a batch: the head's predictions (host values, `[batch, outputs]` row-major).
+    pub fn add(&mut self, spec: &HeadSpec, predicted: &[f32], batch: &HeadTargets) {
+        let outputs = spec.outputs;
+        for (r, (v, p)) in batch.values.iter().zip(&batch.present).enumerate() {
+            if !*p {
+                continue;
+            }
+            self.samples += 1;
+            let row = &predicted[r * outputs..(r + 1) * outputs];
+            match spec.kind {
+                HeadKind::Class => {
+                    let best = argmax(row);
+                    self.confusion[*v as usize][best] += 1;
+                }
+                HeadKind::Regression => {
+                    let error = (row[0] - v) as f64;
+                    self.absolute += error.abs();
+                    self.squared += error * error;
+                }
+            }
+        }
+    }
+
+    /// The metrics of what was added.
+    pub fn finish(self, spec: &HeadSpec) -> HeadMetrics {
+        let n = self.samples.max(1) as f64;
+        match spec.kind {
+            HeadKind::Class => {
+                let right: usize = (0..self.confusion.len())
+                    .map(|c| self.confusion[c][c])
+                    .sum();
+                HeadMetrics::Class {
+                    name: spec.name.clone(),
+                    samples: self.samples,
+                    accuracy: right as f64 / n,
+                    class_names: spec.class_names.clone(),
+                    confusion: self.confusion,
+                }
+            }
+            HeadKind::Regression => HeadMetrics::Regression {
+                name: spec.name.clone(),
+                samples: self.samples,
+                mae: self.absolute / n,
+                rmse: (self.squared / n).sqrt(),
+            },
+        }
+    }
+}
+
+/// The index of the largest value (the first of equal ones).
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv { (i, v) } else { (bi, bv) }
+        })
+        .0
+}
+
+#[cfg(test)]
+mod tests;
