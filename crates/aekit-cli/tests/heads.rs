@@ -293,34 +293,27 @@ fn bad_heads_get_clear_errors() {
     }
     // A targets CSV with fewer rows than samples, and one whose targets are all missing.
     let csv = dir.join("targets.csv");
-    std::fs::write(&csv, "id,size\n0,1\n1,2\n").unwrap();
     let csv_set = format!("data.targets_csv={}", csv.display());
-    clean_error(
-        train(
-            dir,
-            "coarse-fine.toml",
-            200,
-            &[
-                "train.epochs=1",
-                &csv_set,
-                "model.heads=[{name=\"s\",kind=\"regression\",target=\"size\"}]",
-            ],
-        ),
-        "rows for 2 of the 200 samples",
+    let all_missing = format!(
+        "id,size\n{}",
+        (0..200).map(|i| format!("{i},\n")).collect::<String>()
     );
-    let rows: String = (0..200).map(|i| format!("{i},\n")).collect();
-    std::fs::write(&csv, format!("id,size\n{rows}")).unwrap();
-    clean_error(
-        train(
-            dir,
-            "coarse-fine.toml",
-            200,
-            &[
-                "train.epochs=1",
-                &csv_set,
-                "model.heads=[{name=\"s\",kind=\"regression\",target=\"size\"}]",
-            ],
+    for (content, needle) in [
+        (
+            "id,size\n0,1\n1,2\n".to_string(),
+            "rows for 2 of the 200 samples",
         ),
-        "none of the 200 training samples has target \"size\"",
-    );
+        (
+            all_missing,
+            "none of the 200 training samples has target \"size\"",
+        ),
+    ] {
+        std::fs::write(&csv, content).unwrap();
+        let sets = [
+            "train.epochs=1",
+            csv_set.as_str(),
+            "model.heads=[{name=\"s\",kind=\"regression\",target=\"size\"}]",
+        ];
+        clean_error(train(dir, "coarse-fine.toml", 200, &sets), needle);
+    }
 }
