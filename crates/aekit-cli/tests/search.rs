@@ -36,6 +36,13 @@ fn image_folder(dir: &Path, count: usize) {
     }
 }
 
+/// `aekit similar shapes.aeidx --index-of 3 --k 5` with `extra` arguments.
+fn nearest_5_of_3(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["similar", "shapes.aeidx", "--index-of", "3", "--k", "5"];
+    args.extend_from_slice(extra);
+    aekit(dir, &args)
+}
+
 #[test]
 fn an_index_finds_neighbours_by_id_and_by_image() {
     let tmp = tempfile::tempdir().unwrap();
@@ -57,18 +64,7 @@ fn an_index_finds_neighbours_by_id_and_by_image() {
     assert!(out.contains("indexed ") && out.contains("exact"), "{out}");
 
     // By id: JSON with k hits, nearest first, the query left out.
-    let json = ok(aekit(
-        dir,
-        &[
-            "similar",
-            "shapes.aeidx",
-            "--index-of",
-            "3",
-            "--k",
-            "5",
-            "--json",
-        ],
-    ));
+    let json = ok(nearest_5_of_3(dir, &["--json"]));
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let hits = value["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5);
@@ -80,37 +76,12 @@ fn an_index_finds_neighbours_by_id_and_by_image() {
     assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
     assert!(hits.iter().all(|h| h["class"].is_string()));
     // The approximate graph agrees on the nearest of this small set.
-    let approx = ok(aekit(
-        dir,
-        &[
-            "similar",
-            "shapes.aeidx",
-            "--index-of",
-            "3",
-            "--k",
-            "5",
-            "--json",
-            "--method",
-            "approximate",
-        ],
-    ));
+    let approx = ok(nearest_5_of_3(dir, &["--json", "--method", "approximate"]));
     let approx: serde_json::Value = serde_json::from_str(&approx).unwrap();
     assert_eq!(approx["hits"][0]["index"], hits[0]["index"]);
 
     // The picture: the query and 5 hits side by side.
-    let table = ok(aekit(
-        dir,
-        &[
-            "similar",
-            "shapes.aeidx",
-            "--index-of",
-            "3",
-            "--k",
-            "5",
-            "--out",
-            "hits.png",
-        ],
-    ));
+    let table = ok(nearest_5_of_3(dir, &["--out", "hits.png"]));
     assert!(
         table.contains("rank  distance") && table.contains("wrote hits.png"),
         "{table}"

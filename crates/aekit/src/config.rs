@@ -92,7 +92,8 @@ impl RunConfig {
         {
             return Err(Error::config(
                 source_name,
-                "train.freeze_encoder trains the heads alone: it needs [[model.heads]] and                  model.reconstruction_weight = 0",
+                "train.freeze_encoder trains the heads alone: it needs [[model.heads]] and \
+                 model.reconstruction_weight = 0",
             ));
         }
         // A codec's loss is its own rate-distortion objective; `train.loss` does not apply.

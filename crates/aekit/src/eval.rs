@@ -63,28 +63,22 @@ pub fn validation_loss(
     batch: usize,
     settings: &LossSettings,
 ) -> (f64, Vec<(String, f64)>) {
-    // Draws (a VAE's codes) come from a fixed seed: the same weights give the same loss,
-    // during training and after loading.
-    device.seed(VALIDATION_SEED);
-    let mut total = 0.0;
-    let mut terms: Vec<(String, f64)> = Vec::new();
-    for (range, x) in batches(data, batch, device) {
-        let size = range.len() as f64;
-        let parts = model.loss_parts(x.clone(), x, settings);
-        total += parts.total.into_scalar::<f32>() as f64 * size;
-        for (i, (name, term)) in parts.terms.into_iter().enumerate() {
-            let value = term.into_scalar::<f32>() as f64 * size;
-            match terms.get_mut(i) {
-                Some(entry) => entry.1 += value,
-                None => terms.push((name.to_string(), value)),
-            }
-        }
-    }
-    let count = data.len().max(1) as f64;
-    (
-        total / count,
-        terms.into_iter().map(|(k, v)| (k, v / count)).collect(),
-    )
+    // The network loss of a model without heads: its own loss parts, nothing added.
+    let settings = crate::models::heads::NetworkSettings {
+        loss: settings,
+        reconstruction_weight: 1.0,
+        specs: &[],
+        freeze_encoder: false,
+    };
+    let no_heads = crate::models::heads::Heads { heads: Vec::new() };
+    let (loss, terms, _) = crate::models::heads::validate_network(
+        (model, &no_heads),
+        (data, &[]),
+        device,
+        batch,
+        &settings,
+    );
+    (loss, terms)
 }
 
 /// What `aekit eval` reports and writes.

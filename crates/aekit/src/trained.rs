@@ -84,19 +84,12 @@ impl TrainedModel {
         let run = RunDir::open(path)?;
         let device = device::plain_device(choice)?;
         let (config, meta, model) = run.load_model(&device, weights)?;
+        let heads_path = run.heads_weights_path(weights);
         let weights = run.weights_path(weights);
         let scaler = run.load_scaler(&config)?;
-        let heads = load_heads(
-            &run,
-            &config,
-            &model,
-            meta.sample_shape,
-            &device,
-            choice_of(&run, &weights),
-        )?;
         let mut trained = Self::from_parts(run, config, meta, model, device, weights)?;
         trained.scaler = scaler;
-        trained.heads = heads;
+        trained.heads = trained.load_heads(&heads_path)?;
         Ok(trained)
     }
 
@@ -109,8 +102,7 @@ impl TrainedModel {
         device: Device,
         weights: PathBuf,
     ) -> Result<Self> {
-        let probe = Tensor::<2>::zeros([1, meta.sample_shape.len()], &device);
-        let code_len = model.encode(probe).dims()[1];
+        let code_len = crate::train::code_len_of(&model, meta.sample_shape, &device);
         Ok(Self {
             run,
             config,
@@ -200,6 +192,27 @@ impl TrainedModel {
             _ => vec![self.code_len],
         }
     }
+    /// The heads of a run with `[[model.heads]]` (`heads.json`, weights from `path`).
+    fn load_heads(&self, path: &Path) -> Result<Option<(Heads, Vec<HeadSpec>)>> {
+        let configs = self.config.model.heads();
+        if configs.is_empty() {
+            return Ok(None);
+        }
+        let specs: Vec<HeadSpec> = crate::run_dir::read_json(&self.run.heads_spec_path())?;
+        if specs.len() != configs.len() {
+            return Err(Error::run(
+                self.run.path(),
+                format!(
+                    "heads.json describes {} heads, config.toml {}",
+                    specs.len(),
+                    configs.len()
+                ),
+            ));
+        }
+        let fresh = Heads::init(configs, &specs, self.code_len, &self.device);
+        Ok(Some((crate::run_dir::load_weights(fresh, path)?, specs)))
+    }
+
     /// What the model's heads predict (`heads.json`); empty for a plain autoencoder.
     pub fn head_specs(&self) -> &[HeadSpec] {
         self.heads
@@ -494,45 +507,6 @@ impl TrainedModel {
         }
         Ok(out)
     }
-}
-
-/// Which weights `weights` is, for the heads' file that goes with it.
-fn choice_of(run: &RunDir, weights: &Path) -> WeightsChoice {
-    if weights == run.best_model_path() {
-        WeightsChoice::Best
-    } else {
-        WeightsChoice::Final
-    }
-}
-
-/// The heads of a run with `[[model.heads]]`, with the weights that go with the model's.
-fn load_heads(
-    run: &RunDir,
-    config: &RunConfig,
-    model: &Autoencoder,
-    shape: SampleShape,
-    device: &Device,
-    choice: WeightsChoice,
-) -> Result<Option<(Heads, Vec<HeadSpec>)>> {
-    let configs = config.model.heads();
-    if configs.is_empty() {
-        return Ok(None);
-    }
-    let specs: Vec<HeadSpec> = crate::run_dir::read_json(&run.heads_spec_path())?;
-    if specs.len() != configs.len() {
-        return Err(Error::run(
-            run.path(),
-            format!(
-                "heads.json describes {} heads, config.toml {}",
-                specs.len(),
-                configs.len()
-            ),
-        ));
-    }
-    let code_len = crate::train::code_len_of(model, shape, device);
-    let fresh = Heads::init(configs, &specs, code_len, device);
-    let path = run.heads_weights_path(choice);
-    Ok(Some((crate::run_dir::load_weights(fresh, &path)?, specs)))
 }
 
 /// One sample's mean error between its values `x` and its reconstruction `y`.

@@ -46,19 +46,14 @@ impl ClassFilter<'_> {
     /// The labels of `data` the filter keeps; an error (naming the key) for unlabelled data
     /// or a class the data does not have.
     pub fn kept_labels(&self, data: &Dataset) -> Result<Vec<bool>, String> {
-        let labels = data.labels.as_ref().ok_or_else(|| {
-            format!(
+        if data.labels.is_none() {
+            return Err(format!(
                 "`{}` keeps classes by label, but {} has no labels",
                 self.key(),
                 data.name
-            )
-        })?;
-        let classes = labels
-            .iter()
-            .map(|&l| l as usize + 1)
-            .max()
-            .unwrap_or(0)
-            .max(data.class_names.len());
+            ));
+        }
+        let classes = super::targets::classes_of(data);
         let refs = match self {
             ClassFilter::Keep(refs) | ClassFilter::Exclude(refs) => *refs,
         };

@@ -338,7 +338,8 @@ impl DataConfig {
             && !(low.is_finite() && high.is_finite() && low <= high && high - low <= 360.0)
         {
             return Err(format!(
-                "`data.rotate` must be [low, high] degrees with low <= high, at most 360 apart,                  not [{low}, {high}]"
+                "`data.rotate` must be [low, high] degrees with low <= high, at most 360 apart, \
+                 not [{low}, {high}]"
             ));
         }
         if !self.train_classes.is_empty() && !self.exclude_classes.is_empty() {

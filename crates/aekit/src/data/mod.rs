@@ -179,19 +179,7 @@ impl Dataset {
         for group in &mut by_class {
             group.shuffle(&mut rng);
         }
-        let mut picked = Vec::with_capacity(count.min(self.len()));
-        let mut round = 0;
-        while picked.len() < count.min(self.len()) {
-            for group in &by_class {
-                if let Some(&i) = group.get(round)
-                    && picked.len() < count
-                {
-                    picked.push(i);
-                }
-            }
-            round += 1;
-        }
-        self.subset(&picked)
+        self.subset(&round_robin(&by_class, count))
     }
 
     /// The first `count` samples (all of them if there are fewer).
@@ -229,6 +217,25 @@ impl Dataset {
         }
         Some(counts)
     }
+}
+
+/// Up to `count` members of `groups`, one of each group in turn (the first of each, then the
+/// second...), so that a pick spreads over the groups (classes) however they are sized.
+pub(crate) fn round_robin(groups: &[Vec<usize>], count: usize) -> Vec<usize> {
+    let count = count.min(groups.iter().map(Vec::len).sum());
+    let mut picked = Vec::with_capacity(count);
+    let mut round = 0;
+    while picked.len() < count {
+        for group in groups {
+            if let Some(&i) = group.get(round)
+                && picked.len() < count
+            {
+                picked.push(i);
+            }
+        }
+        round += 1;
+    }
+    picked
 }
 
 /// The samples a run trains on and the samples it validates on.

@@ -261,18 +261,8 @@ pub fn thin(targets: &mut HeadTargets, thinning: Thinning, by_class: bool) {
         group.shuffle(&mut rng);
     }
     let mut kept = vec![false; targets.present.len()];
-    let mut picked = 0;
-    let mut round = 0;
-    while picked < keep {
-        for group in &groups {
-            if let Some(&i) = group.get(round)
-                && picked < keep
-            {
-                kept[i] = true;
-                picked += 1;
-            }
-        }
-        round += 1;
+    for i in super::round_robin(&groups, keep) {
+        kept[i] = true;
     }
     targets.present = kept;
 }

@@ -277,7 +277,8 @@ fn initial_weights(model: Autoencoder, source: &std::path::Path) -> Result<Autoe
         Error::run(
             source,
             format!(
-                "train.init_from: its weights do not fit this config's model (the [model]                  layers must be the run's own): {e}"
+                "train.init_from: its weights do not fit this config's model (the [model] \
+                 layers must be the run's own): {e}"
             ),
         )
     })
@@ -556,15 +557,15 @@ fn run_epochs(
                         ),
                     ));
                 }
+                // One backward pass; each module takes its own gradients from it (a frozen
+                // encoder gets none: the heads learn from a detached code).
                 let learning_rate = tc.learning_rate_at(epoch, step, steps);
-                if network.heads.is_empty() {
-                    step_update(model, optimizer, loss.total, learning_rate);
-                } else {
-                    let mut grads = loss.total.backward();
-                    if !tc.freeze_encoder {
-                        let model_grads = GradientsParams::from_module(&mut grads, &*model);
-                        *model = optimizer.step(learning_rate, model.clone(), model_grads);
-                    }
+                let mut grads = loss.total.backward();
+                if !tc.freeze_encoder {
+                    let model_grads = GradientsParams::from_module(&mut grads, &*model);
+                    *model = optimizer.step(learning_rate, model.clone(), model_grads);
+                }
+                if !network.heads.is_empty() {
                     let head_grads = GradientsParams::from_module(&mut grads, &network.heads);
                     network.heads =
                         optimizer.step(learning_rate, network.heads.clone(), head_grads);
@@ -586,27 +587,16 @@ fn run_epochs(
         // Validation measures the full objective (no warm-up), so that the epochs' losses
         // compare, early stopping included, and a loaded model's loss matches the history.
         let full_objective = config.model.loss_settings(tc.loss, None);
-        let (valid_loss, valid_terms) = if network.heads.is_empty() {
-            eval::validation_loss(
-                &model.valid(),
-                valid,
-                plain,
-                tc.batch_size.max(256),
-                &full_objective,
-            )
-        } else {
-            let (loss, terms, _) = heads::validate_network(
-                (&model.valid(), &network.heads.valid()),
-                (valid, &network.valid),
-                plain,
-                tc.batch_size.max(256),
-                &NetworkSettings {
-                    loss: &full_objective,
-                    ..network_settings
-                },
-            );
-            (loss, terms)
-        };
+        let (valid_loss, valid_terms, _) = heads::validate_network(
+            (&model.valid(), &network.heads.valid()),
+            (valid, &network.valid),
+            plain,
+            tc.batch_size.max(256),
+            &NetworkSettings {
+                loss: &full_objective,
+                ..network_settings
+            },
+        );
         let samples = state.partial_samples.max(1) as f64;
         let mut terms: std::collections::BTreeMap<String, f64> =
             std::mem::take(&mut state.partial_terms)
