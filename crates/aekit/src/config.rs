@@ -96,8 +96,14 @@ impl RunConfig {
                  model.reconstruction_weight = 0",
             ));
         }
-        // A codec's loss is its own rate-distortion objective; `train.loss` does not apply.
-        if matches!(self.model, crate::models::ModelConfig::Codec(_)) {
+        // A codec's loss is its own rate-distortion objective, and segmentation's the
+        // per-pixel cross-entropy; `train.loss` does not apply to them.
+        let segmentation = self
+            .data
+            .pair_source()
+            .map_err(|message| Error::config(source_name, message))?
+            .is_some_and(|source| source.is_segmentation());
+        if matches!(self.model, crate::models::ModelConfig::Codec(_)) || segmentation {
             return Ok(());
         }
         self.train

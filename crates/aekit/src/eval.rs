@@ -44,9 +44,13 @@ pub fn evaluate(
 ) -> ReconstructionMetrics {
     let mut totals = ReconstructionTotals::default();
     let output = model.output_activation();
-    for (_, x) in batches(data, batch, device) {
+    for (range, x) in batches(data, batch, device) {
         let logits = model.forward(x.clone()).logits;
-        totals.add_batch(logits, x, output);
+        let target = match data.target_rows(range.start, range.end) {
+            Some((rows, width)) => rows_tensor(rows, width, device),
+            None => x,
+        };
+        totals.add_batch(logits, target, output);
     }
     totals.metrics()
 }
@@ -117,6 +121,11 @@ pub struct EvalReport {
     /// on these samples (heads whose target the samples lack are left out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub heads: Vec<crate::models::heads::HeadMetrics>,
+    /// For image-to-image models: the outputs against the targets (PSNR and SSIM beside the
+    /// input's, or pixel accuracy and IoU for segmentation). The reconstruction metrics
+    /// above are then the outputs against the targets too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<crate::apps::image_to_image::PairMetrics>,
 }
 
 /// Reconstruction error of table rows, in the original units of the data.
@@ -323,6 +332,10 @@ impl std::fmt::Display for EvalReport {
         writeln!(f, "loss:     {:.6} ({})", self.loss, self.loss_name)?;
         if let Some(t) = &self.table {
             write!(f, "{t}")?;
+        } else if let Some(pairs @ crate::apps::image_to_image::PairMetrics::Segmentation { .. }) =
+            &self.pairs
+        {
+            write!(f, "{pairs}")?;
         } else {
             writeln!(
                 f,
@@ -331,6 +344,9 @@ impl std::fmt::Display for EvalReport {
             )?;
             writeln!(f, "BCE:      {:.6} per value", m.bce)?;
             write!(f, "PSNR:     {:.2} dB", m.psnr)?;
+            if let Some(pairs) = &self.pairs {
+                write!(f, "\n{pairs}")?;
+            }
         }
         let c = &self.code;
         write!(
@@ -473,6 +489,7 @@ pub fn evaluate_trained(trained: &TrainedModel, options: &EvalOptions) -> Result
         noise,
         iw_nll,
         heads: trained.head_metrics(&data)?,
+        pairs: crate::apps::image_to_image::pair_metrics(trained, &data)?,
     };
     let name = match &options.data {
         None => "eval.json".to_string(),
@@ -484,6 +501,11 @@ pub fn evaluate_trained(trained: &TrainedModel, options: &EvalOptions) -> Result
 
 /// What the training loss is called in reports and plots: a VAE's is its negative ELBO.
 pub fn loss_name(config: &crate::config::RunConfig) -> String {
+    if let Ok(Some(source)) = config.data.pair_source()
+        && source.is_segmentation()
+    {
+        return "per-pixel cross-entropy".into();
+    }
     match &config.model {
         crate::models::ModelConfig::Vae(_) => format!(
             "negative ELBO, nats per sample ({} likelihood)",

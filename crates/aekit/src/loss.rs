@@ -77,6 +77,21 @@ pub fn bce_with_logits_mean<const D: usize>(logits: Tensor<D>, target: Tensor<D>
         .unwrap_or_else(|| bce_with_logits(logits, target).mean())
 }
 
+/// Each sample's mean per-pixel softmax cross-entropy, `[batch]`: `logits` hold `classes`
+/// planes of logits per sample (`[batch, classes * pixels]`, class-major as conv outputs
+/// are), `one_hot` the target class of every pixel in the same layout.
+pub fn pixel_cross_entropy(logits: Tensor<2>, one_hot: Tensor<2>, classes: usize) -> Tensor<1> {
+    let [batch, values] = logits.dims();
+    let pixels = values / classes;
+    let log_probabilities =
+        burn::tensor::activation::log_softmax(logits.reshape([batch, classes, pixels]), 1);
+    (log_probabilities * one_hot.reshape([batch, classes, pixels]))
+        .sum_dim(1)
+        .mean_dim(2)
+        .reshape([batch])
+        .neg()
+}
+
 /// Sums of reconstruction errors over samples, accumulated batch by batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReconstructionTotals {
@@ -261,6 +276,19 @@ mod tests {
         assert!((m.squared_error_per_sample - 0.5).abs() < 1e-9);
         assert!((m.psnr - psnr_db(0.25)).abs() < 1e-9);
         assert!((m.bce - 2f64.ln()).abs() < 1e-5, "bce {}", m.bce);
+    }
+
+    #[test]
+    fn pixel_cross_entropy_matches_hand_computation() {
+        let device = Default::default();
+        // One sample, two classes, two pixels: logits (class-major) [[0, 2], [1, 0]];
+        // pixel 0 is class 1, pixel 1 class 0.
+        let logits = tensor(&[0.0, 2.0, 1.0, 0.0], &device);
+        let one_hot = tensor(&[0.0, 1.0, 1.0, 0.0], &device);
+        let loss = pixel_cross_entropy(logits, one_hot, 2).into_scalar::<f32>() as f64;
+        let pixel0 = -(1f64.exp() / (1.0 + 1f64.exp())).ln();
+        let pixel1 = -(2f64.exp() / (2f64.exp() + 1.0)).ln();
+        assert!((loss - (pixel0 + pixel1) / 2.0).abs() < 1e-5, "{loss}");
     }
 
     #[test]

@@ -53,6 +53,16 @@ pub fn reconstruct(
     }
     let trained = TrainedModel::open(run_path, choice, weights)?;
     let samples = trained.load_data(input, resize)?.seeded_sample(count, seed);
+    if trained.is_image_to_image() {
+        // Rows of ten inputs, each above the outputs and the targets.
+        crate::apps::image_to_image::write_picture(
+            out,
+            trained.model(),
+            &samples,
+            trained.device(),
+        )?;
+        return Ok(samples.len());
+    }
     let reconstructions = trained.reconstruct(&samples.values)?;
     // Rows of ten originals, each above its reconstructions.
     let per_row = PER_ROW * samples.shape.len();

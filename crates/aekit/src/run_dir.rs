@@ -44,6 +44,25 @@ pub struct ModelMeta {
     /// Class names of the training data, when labelled.
     #[serde(default)]
     pub class_names: Vec<String>,
+    /// The shape of one output when it is not the input's (an image-to-image model's
+    /// targets; one channel per class for segmentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_shape: Option<SampleShape>,
+    /// A segmentation model's pixel classes (index = class), background first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pixel_classes: Vec<String>,
+}
+
+impl ModelMeta {
+    /// The shape of one output: the input's, unless the model maps to other targets.
+    pub fn output_shape(&self) -> SampleShape {
+        self.output_shape.unwrap_or(self.sample_shape)
+    }
+
+    /// For segmentation models, the number of pixel classes.
+    pub fn pixel_class_count(&self) -> Option<usize> {
+        (!self.pixel_classes.is_empty()).then_some(self.pixel_classes.len())
+    }
 }
 
 /// One row of `history.csv`.
@@ -351,7 +370,10 @@ impl RunDir {
                 "model.bpk is missing: the run has not finished an epoch yet",
             ));
         }
-        let model = load_weights(config.model.init(meta.sample_shape, device)?, &weights)?;
+        let model = config
+            .model
+            .init_mapped(meta.sample_shape, meta.output_shape(), device)?;
+        let model = load_weights(model, &weights)?;
         Ok((config, meta, model))
     }
 

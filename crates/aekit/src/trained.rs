@@ -278,6 +278,7 @@ impl TrainedModel {
         self.config
             .model
             .loss_settings(self.config.train.loss, None)
+            .with_pixel_classes(self.meta.pixel_class_count())
     }
 
     /// How the run prepared its input.
@@ -333,7 +334,88 @@ impl TrainedModel {
         if data.is_empty() {
             return Err(Error::data(path, "holds no samples"));
         }
+        self.pair(&mut data, path)?;
         Ok(data)
+    }
+
+    /// Gives an image-to-image model's data their targets as training made them: derived
+    /// pairs for any data, targets from files for the run's own data folder only (other
+    /// data is then applied without targets).
+    fn pair(&self, data: &mut Dataset, path: &Path) -> Result<()> {
+        let Some(source) = self
+            .config
+            .data
+            .pair_source()
+            .map_err(|message| Error::config("[data]", message))?
+        else {
+            return Ok(());
+        };
+        let own_data = self.config.data.path.as_deref() == Some(path);
+        if !source.is_derived() && !own_data {
+            return Ok(());
+        }
+        let root = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        data::pairs::pair(
+            data,
+            &source,
+            self.config.data.seed ^ 0x9A12_0002,
+            root,
+            self.config.data.target_classes,
+        )?;
+        // The pairs of images of another size than the model's cannot be learned targets.
+        if data.paired.as_ref().map(|p| p.output_shape()) != Some(self.meta.output_shape()) {
+            return Err(Error::data(
+                path,
+                format!(
+                    "its targets are {}, but the model outputs {}",
+                    data.paired
+                        .as_ref()
+                        .map_or(self.meta.sample_shape, |p| p.output_shape()),
+                    self.meta.output_shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the model learns targets other than its inputs (`[data] target`).
+    pub fn is_image_to_image(&self) -> bool {
+        self.config.data.target.is_some()
+    }
+
+    /// The shape of one output (the input's, unless the model maps to other targets).
+    pub fn output_shape(&self) -> SampleShape {
+        self.meta.output_shape()
+    }
+
+    /// A segmentation model's pixel classes (background first); empty for other models.
+    pub fn pixel_classes(&self) -> &[String] {
+        &self.meta.pixel_classes
+    }
+
+    /// A segmentation model's class of every pixel of `inputs`: the most probable output
+    /// channel, `height x width` values per sample.
+    pub fn predict_pixel_classes(&self, inputs: &[f32]) -> Result<Vec<u32>> {
+        let shape = self.output_shape();
+        let classes = shape.channels;
+        let plane = shape.height * shape.width;
+        let logits = self.map_batches(inputs, self.input_len(), "inputs", |x| {
+            self.model.forward(x).logits
+        })?;
+        Ok(logits
+            .chunks_exact(classes * plane)
+            .flat_map(|sample| {
+                (0..plane).map(move |p| {
+                    (0..classes)
+                        .max_by(|&a, &b| sample[a * plane + p].total_cmp(&sample[b * plane + p]))
+                        .unwrap_or(0) as u32
+                })
+            })
+            .collect())
     }
 
     /// The codes of `inputs` (consecutive samples of [`Self::input_len`] values):

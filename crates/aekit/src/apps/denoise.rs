@@ -90,11 +90,11 @@ pub fn noise_report(
 }
 
 /// PSNR with peak 1, capped at 100 dB so that an exact copy does not make a mean infinite.
-fn capped_psnr(clean: &[f32], other: &[f32]) -> f64 {
+pub(crate) fn capped_psnr(clean: &[f32], other: &[f32]) -> f64 {
     psnr(clean, other, 1.0).min(100.0)
 }
 
-fn image_ssim(clean: &[f32], other: &[f32], shape: SampleShape) -> Result<f64> {
+pub(crate) fn image_ssim(clean: &[f32], other: &[f32], shape: SampleShape) -> Result<f64> {
     ssim(clean, other, shape.height, shape.width, shape.channels, 1.0)
         .map_err(|e| Error::Input(format!("SSIM: {e}")))
 }

@@ -21,6 +21,7 @@ pub mod codes;
 pub mod compress;
 pub mod denoise;
 pub mod generate;
+pub mod image_to_image;
 pub mod latent_map;
 pub mod report;
 pub mod search;

@@ -83,6 +83,20 @@ pub struct DataConfig {
     /// A relative path is taken from the working directory, as `path` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets_csv: Option<PathBuf>,
+    /// Images: learn a target other than the input (image-to-image). `"colourise"` (grey in,
+    /// coloured out: hue by class, or by row when unlabelled), `"upscale:2"` / `"upscale:4"`
+    /// (super-resolution: the input is the image shrunk by area averaging and brought back
+    /// by bicubic interpolation), `"inpaint"` (random boxes filled with grey), `"segment"`
+    /// (a class per pixel: background, or the sample's class where the image is brighter
+    /// than 0.5), `"folder:PATH"` (target images with the input files' names) or
+    /// `"masks:PATH"` (grey PNG masks whose values are class indices). Dense and conv
+    /// models only; segmentation trains with per-pixel softmax cross-entropy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// With `target = "masks:PATH"`: the number of classes; a mask pixel at or above it is
+    /// an error (default: the largest class in the masks plus one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_classes: Option<usize>,
 }
 
 /// Whether samples are binarised.
@@ -132,11 +146,24 @@ impl Default for DataConfig {
             exclude_classes: Vec::new(),
             rotate: None,
             targets_csv: None,
+            target: None,
+            target_classes: None,
         }
     }
 }
 
 impl DataConfig {
+    /// Where the image-to-image targets come from (`data.target`), parsed.
+    pub fn pair_source(&self) -> std::result::Result<Option<super::pairs::PairSource>, String> {
+        self.target
+            .as_deref()
+            .map(|text| {
+                text.parse()
+                    .map_err(|e: String| format!("`data.target`: {e}"))
+            })
+            .transpose()
+    }
+
     /// The class filter `train_classes` or `exclude_classes` asks for, if any.
     pub fn class_filter(&self) -> Option<super::classes::ClassFilter<'_>> {
         use super::classes::ClassFilter;
@@ -341,6 +368,24 @@ impl DataConfig {
                 "`data.rotate` must be [low, high] degrees with low <= high, at most 360 apart, \
                  not [{low}, {high}]"
             ));
+        }
+        if let Some(source) = self.pair_source()? {
+            if self.binarize == Binarize::Dynamic {
+                return Err(format!(
+                    "`data.binarize = \"dynamic\"` redraws the inputs, which `data.target = \
+                     \"{source}\"` pairs with fixed targets; leave one of them out"
+                ));
+            }
+            if self.rotate.is_some() {
+                return Err(
+                    "`data.rotate` and `data.target` cannot both be given: the rotation would \
+                     not reach the targets"
+                        .into(),
+                );
+            }
+        }
+        if self.target_classes == Some(0) || self.target_classes == Some(1) {
+            return Err("`data.target_classes` must be at least 2".into());
         }
         if !self.train_classes.is_empty() && !self.exclude_classes.is_empty() {
             return Err(
@@ -558,6 +603,27 @@ fn derive_targets(
         super::targets::rotate(&mut train, range, config.seed ^ 0x5EED_0001)?;
         if let Some(test) = &mut test {
             super::targets::rotate(test, range, config.seed ^ 0x5EED_0002)?;
+        }
+    }
+    if let Some(source) = config
+        .pair_source()
+        .map_err(|message| Error::config(SOURCE, message))?
+    {
+        let root = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        let classes = config.target_classes;
+        super::pairs::pair(
+            &mut train,
+            &source,
+            config.seed ^ 0x9A12_0001,
+            root,
+            classes,
+        )?;
+        if let Some(test) = &mut test {
+            super::pairs::pair(test, &source, config.seed ^ 0x9A12_0002, root, classes)?;
         }
     }
     Ok((train, test))
@@ -839,6 +905,13 @@ fn pick_split(train: Dataset, test: Option<Dataset>, split: Split) -> Dataset {
                 Vec::new()
             } else {
                 all.paths.into_iter().chain(test.paths).collect()
+            };
+            all.paired = match (all.paired, test.paired) {
+                (Some(mut a), Some(b)) => {
+                    a.values.extend(b.values);
+                    Some(a)
+                }
+                _ => None,
             };
             // A target both splits have continues; one only the training split has is
             // missing for the test samples.

@@ -145,6 +145,7 @@ pub fn load_pair(images_path: &Path, labels_path: &Path) -> Result<Dataset> {
         class_names: (0..classes).map(|c| c.to_string()).collect(),
         paths: Vec::new(),
         targets: Vec::new(),
+        paired: None,
     })
 }
 

@@ -61,6 +61,7 @@ pub fn load_file(path: &Path, options: &ImageOptions) -> Result<Dataset> {
         class_names: Vec::new(),
         paths: vec![path.to_path_buf()],
         targets: Vec::new(),
+        paired: None,
     })
 }
 
@@ -166,6 +167,7 @@ pub fn load_folder(dir: &Path, options: &ImageOptions) -> Result<Dataset> {
         class_names,
         paths,
         targets: Vec::new(),
+        paired: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod generated;
 pub mod idx;
 pub mod images;
 pub mod info;
+pub mod pairs;
 pub mod scaling;
 pub mod shapes;
 pub mod table;
@@ -96,6 +97,8 @@ pub struct Dataset {
     /// Named per-sample targets beyond the labels (a rotated image's angle, the columns of
     /// a targets CSV), each one value per sample with `NaN` for missing.
     pub targets: Vec<targets::TargetColumn>,
+    /// For image-to-image data (`[data] target`): each sample's target image or class map.
+    pub paired: Option<pairs::PairedTargets>,
 }
 
 impl Dataset {
@@ -109,6 +112,7 @@ impl Dataset {
             class_names: Vec::new(),
             paths: Vec::new(),
             targets: Vec::new(),
+            paired: None,
         }
     }
 
@@ -127,6 +131,30 @@ impl Dataset {
     pub fn sample(&self, index: usize) -> &[f32] {
         let n = self.shape.len();
         &self.values[index * n..(index + 1) * n]
+    }
+
+    /// The loss targets of samples `start..end` of an image-to-image data set (images, or
+    /// class maps one-hot per pixel), and their width per sample; `None` when the targets
+    /// are the inputs themselves.
+    pub fn target_rows(&self, start: usize, end: usize) -> Option<(Vec<f32>, usize)> {
+        self.paired
+            .as_ref()
+            .map(|p| (p.loss_rows(start, end), p.output_shape().len()))
+    }
+
+    /// The loss targets of the samples at `indices` (see [`Dataset::target_rows`]).
+    pub fn gather_target_rows(&self, indices: &[usize]) -> Option<Vec<f32>> {
+        self.paired
+            .as_ref()
+            .map(|p| p.subset(indices).loss_rows(0, indices.len()))
+    }
+
+    /// For segmentation data, the number of pixel classes.
+    pub fn pixel_class_count(&self) -> Option<usize> {
+        self.paired
+            .as_ref()
+            .filter(|p| p.is_segmentation())
+            .map(|p| p.classes.len())
     }
 
     /// A new data set holding the samples at `indices`, in that order.
@@ -157,6 +185,7 @@ impl Dataset {
                     values: indices.iter().map(|&i| column.values[i]).collect(),
                 })
                 .collect(),
+            paired: self.paired.as_ref().map(|p| p.subset(indices)),
         }
     }
 
@@ -317,6 +346,7 @@ mod tests {
             class_names: Vec::new(),
             paths: Vec::new(),
             targets: Vec::new(),
+            paired: None,
         };
         let sample = data.seeded_sample(6, 1);
         let labels = sample.labels.clone().unwrap();

@@ -56,6 +56,7 @@ pub fn generate(count: usize, size: usize, seed: u64) -> Dataset {
         class_names: CLASS_NAMES.iter().map(|n| n.to_string()).collect(),
         paths: Vec::new(),
         targets: Vec::new(),
+        paired: None,
     }
 }
 

@@ -152,6 +152,7 @@ pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Dataset> {
         class_names,
         paths: Vec::new(),
         targets: Vec::new(),
+        paired: None,
     })
 }
 

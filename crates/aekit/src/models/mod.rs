@@ -128,6 +128,7 @@ impl ModelConfig {
         LossSettings {
             reconstruction,
             kl_weight,
+            pixel_classes: None,
         }
     }
 
@@ -166,35 +167,76 @@ impl ModelConfig {
 
     /// Builds the model for samples of `shape`, checking that the config fits the data.
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<Autoencoder> {
+        self.init_mapped(shape, shape, device)
+    }
+
+    /// Builds the model for inputs of `input` and outputs of `output` (another shape for an
+    /// image-to-image model: other channels, or one channel per class). Dense models take
+    /// any output size; conv models keep the input's height and width.
+    pub fn init_mapped(
+        &self,
+        input: SampleShape,
+        output: SampleShape,
+        device: &Device,
+    ) -> Result<Autoencoder> {
+        if output != input {
+            match self {
+                ModelConfig::Conv(_) => {
+                    if (output.height, output.width) != (input.height, input.width) {
+                        return Err(Error::config(
+                            "data.target",
+                            format!(
+                                "a conv model's output keeps its input's height and width \
+                                 ({input}), but the targets are {output}"
+                            ),
+                        ));
+                    }
+                }
+                other if other.is_dense_stack() => {}
+                other => {
+                    return Err(Error::config(
+                        "data.target",
+                        format!(
+                            "image-to-image targets are learned by kind = \"dense\" or \
+                             \"conv\" models, not \"{}\"",
+                            other.kind_name()
+                        ),
+                    ));
+                }
+            }
+        }
         if let ModelConfig::Conv(config) = self {
-            return Ok(Autoencoder::Conv(config.init(shape, device)?));
+            return Ok(Autoencoder::Conv(config.init_with_output(
+                input,
+                output.channels,
+                device,
+            )?));
         }
         if let ModelConfig::Codec(config) = self {
-            return Ok(Autoencoder::Codec(config.init(shape, device)?));
+            return Ok(Autoencoder::Codec(config.init(input, device)?));
         }
         let stated_input = match self {
             ModelConfig::Vae(config) => config.input,
             other => other.dense().expect("a dense family").input,
         };
-        if let Some(input) = stated_input
-            && input != shape.len()
+        if let Some(stated) = stated_input
+            && stated != input.len()
         {
             return Err(Error::config(
                 "model.input",
                 format!(
-                    "the model's input size is {input}, but the data's samples have {} values ({shape})",
-                    shape.len()
+                    "the model's input size is {stated}, but the data's samples have {} values ({input})",
+                    input.len()
                 ),
             ));
         }
         Ok(match self {
-            ModelConfig::Vae(config) => Autoencoder::Vae(config.init(shape, device)?),
-            other => Autoencoder::Dense(
-                other
-                    .dense()
-                    .expect("a dense family")
-                    .init(shape.len(), device),
-            ),
+            ModelConfig::Vae(config) => Autoencoder::Vae(config.init(input, device)?),
+            other => Autoencoder::Dense(other.dense().expect("a dense family").init(
+                input.len(),
+                output.len(),
+                device,
+            )),
         })
     }
 }
@@ -209,6 +251,10 @@ pub struct LossSettings {
     pub reconstruction: ReconstructionLoss,
     /// The weight of a VAE's KL term (beta, or less during warm-up); unused by other families.
     pub kl_weight: f64,
+    /// For segmentation models: the number of classes. The output then holds one channel of
+    /// logits per class, the target is one-hot per pixel, and the loss is the per-pixel
+    /// softmax cross-entropy in place of `reconstruction`.
+    pub pixel_classes: Option<usize>,
 }
 
 impl LossSettings {
@@ -217,6 +263,15 @@ impl LossSettings {
         Self {
             reconstruction,
             kl_weight: 1.0,
+            pixel_classes: None,
+        }
+    }
+
+    /// These settings for a segmentation model of `classes` classes (or none).
+    pub fn with_pixel_classes(self, classes: Option<usize>) -> Self {
+        Self {
+            pixel_classes: classes,
+            ..self
         }
     }
 }
@@ -339,6 +394,13 @@ impl Autoencoder {
         target: Tensor<2>,
         settings: &LossSettings,
     ) -> LossParts {
+        if let Some(classes) = settings.pixel_classes {
+            // Segmentation: only the per-pixel classification is learned (the families'
+            // penalties are for codes of reconstructions; config validation keeps them out).
+            let ForwardOutput { code, logits } = self.forward(input);
+            let loss = crate::loss::pixel_cross_entropy(logits, target, classes).mean();
+            return LossParts::new(loss).with_code(code);
+        }
         match self {
             Autoencoder::Dense(model) => model.loss_parts(input, target, settings.reconstruction),
             Autoencoder::Vae(model) => model.loss_parts(input, target, settings),
@@ -354,6 +416,22 @@ impl Autoencoder {
     /// is reconstructed. The mean of these scores over a data set is its reconstruction
     /// loss (for a VAE, its loss).
     pub fn sample_losses(&self, x: Tensor<2>, settings: &LossSettings) -> Tensor<1> {
+        self.sample_losses_against(x.clone(), x, settings)
+    }
+
+    /// [`Autoencoder::sample_losses`] of `input` against `target` (an image-to-image model's
+    /// targets; one-hot class maps for segmentation).
+    pub fn sample_losses_against(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        settings: &LossSettings,
+    ) -> Tensor<1> {
+        if let Some(classes) = settings.pixel_classes {
+            let logits = self.forward(input).logits;
+            return crate::loss::pixel_cross_entropy(logits, target, classes);
+        }
+        let x = input;
         match self {
             Autoencoder::Vae(model) => model.sample_negative_elbo(x, settings),
             Autoencoder::Codec(model) => model.sample_losses(x),
@@ -362,12 +440,12 @@ impl Autoencoder {
                 let logits = self.decode_logits(self.encode(x.clone()));
                 let output = self.output_activation();
                 let per_value = match settings.reconstruction {
-                    ReconstructionLoss::Bce => crate::loss::bce_with_logits(logits, x),
+                    ReconstructionLoss::Bce => crate::loss::bce_with_logits(logits, target),
                     ReconstructionLoss::Mse => {
-                        let diff = output.forward(logits) - x;
+                        let diff = output.forward(logits) - target;
                         diff.clone() * diff
                     }
-                    ReconstructionLoss::L1 => (output.forward(logits) - x).abs(),
+                    ReconstructionLoss::L1 => (output.forward(logits) - target).abs(),
                 };
                 per_value.mean_dim(1).reshape([batch])
             }

@@ -71,12 +71,26 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     data::check_usable(&splits.train, "training")?;
     data::check_usable(&splits.valid, "validation")?;
     let shape = splits.train.shape;
+    let output_shape = splits
+        .train
+        .paired
+        .as_ref()
+        .map_or(shape, |p| p.output_shape());
+    let pixel_classes: Vec<String> = splits
+        .train
+        .paired
+        .as_ref()
+        .map(|p| p.classes.clone())
+        .unwrap_or_default();
+    if !pixel_classes.is_empty() {
+        check_segmentation_model(config)?;
+    }
 
     let plain = device::plain_device(options.device)?;
     let autodiff = plain.clone().autodiff();
     let train_config = &config.train;
     autodiff.seed(train_config.seed);
-    let model = config.model.init(shape, &autodiff)?;
+    let model = config.model.init_mapped(shape, output_shape, &autodiff)?;
     let optimizer = train_config.optimizer();
     let head_configs = config.model.heads();
     let (specs, train_targets) = heads::resolve_training(head_configs, &splits.train)?;
@@ -132,6 +146,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         kind: config.model.kind_name().to_string(),
         parameters: model.num_params(),
         class_names: splits.train.class_names.clone(),
+        output_shape: (output_shape != shape).then_some(output_shape),
+        pixel_classes,
     };
     run_dir::write_json(&run.model_meta_path(), &meta)?;
     if let Some(scaler) = &splits.scaler {
@@ -223,7 +239,21 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
         && config.model.reconstruction_weight() > 0.0
     {
         let samples = splits.valid.take(10);
-        plots::reconstruction_grid(&run.reconstructions_path(), &valid_model, &samples, &plain)?;
+        if samples.paired.is_some() {
+            crate::apps::image_to_image::write_picture(
+                &run.reconstructions_path(),
+                &valid_model,
+                &samples,
+                &plain,
+            )?;
+        } else {
+            plots::reconstruction_grid(
+                &run.reconstructions_path(),
+                &valid_model,
+                &samples,
+                &plain,
+            )?;
+        }
     }
     let last = state.history.last();
     let summary = Summary {
@@ -389,6 +419,22 @@ pub fn step_loss(
     }
 }
 
+/// Segmentation learns a class per pixel and nothing else: penalties and corruption meant
+/// for reconstructions are refused rather than silently left out.
+fn check_segmentation_model(config: &RunConfig) -> Result<()> {
+    let kind = config.model.kind_name();
+    if !matches!(kind, "dense" | "conv") {
+        return Err(Error::config(
+            "data.target",
+            format!(
+                "segmentation targets are learned by kind = \"dense\" or \"conv\" models, not \
+                 \"{kind}\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The backward half of a training step: the gradients of `total` and one optimizer step.
 pub fn step_update(
     model: &mut Autoencoder,
@@ -406,6 +452,8 @@ struct Batch {
     step: usize,
     clean: Vec<f32>,
     noisy: Option<Vec<f32>>,
+    /// An image-to-image model's targets (else the clean samples are the target).
+    paired: Option<Vec<f32>>,
     targets: Vec<HeadTargets>,
 }
 
@@ -451,7 +499,11 @@ fn run_epochs(
         // Random draws (VAE sampling, Jacobian estimates) depend on (seed, epoch) only, so a
         // run resumed at an epoch boundary draws what the uninterrupted run drew.
         autodiff.seed(tc.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let settings = config.model.loss_settings(tc.loss, Some(epoch));
+        let pixel_classes = train.pixel_class_count();
+        let settings = config
+            .model
+            .loss_settings(tc.loss, Some(epoch))
+            .with_pixel_classes(pixel_classes);
         let network_settings = NetworkSettings {
             loss: &settings,
             reconstruction_weight: config.model.reconstruction_weight(),
@@ -486,6 +538,7 @@ fn run_epochs(
                         step,
                         clean,
                         noisy,
+                        paired: train.gather_target_rows(indices),
                         targets,
                     };
                     if sender.send(batch).is_err() {
@@ -497,6 +550,7 @@ fn run_epochs(
                 step,
                 clean: values,
                 noisy,
+                paired,
                 targets,
             } in receiver
             {
@@ -519,7 +573,7 @@ fn run_epochs(
                 }
                 let step_start = Instant::now();
                 let batch = values.len() / values_per_sample;
-                let target = Tensor::<2>::from_data(
+                let clean = Tensor::<2>::from_data(
                     TensorData::new(values, [batch, values_per_sample]),
                     autodiff,
                 );
@@ -528,7 +582,14 @@ fn run_epochs(
                         TensorData::new(noisy, [batch, values_per_sample]),
                         autodiff,
                     ),
-                    None => target.clone(),
+                    None => clean.clone(),
+                };
+                let target = match paired {
+                    Some(paired) => {
+                        let width = paired.len() / batch;
+                        Tensor::<2>::from_data(TensorData::new(paired, [batch, width]), autodiff)
+                    }
+                    None => clean,
                 };
                 let loss = heads::network_loss(
                     model,
@@ -586,7 +647,10 @@ fn run_epochs(
 
         // Validation measures the full objective (no warm-up), so that the epochs' losses
         // compare, early stopping included, and a loaded model's loss matches the history.
-        let full_objective = config.model.loss_settings(tc.loss, None);
+        let full_objective = config
+            .model
+            .loss_settings(tc.loss, None)
+            .with_pixel_classes(pixel_classes);
         let (valid_loss, valid_terms, _) = heads::validate_network(
             (&model.valid(), &network.heads.valid()),
             (valid, &network.valid),

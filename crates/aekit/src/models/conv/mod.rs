@@ -92,6 +92,9 @@ pub struct ConvAutoencoder {
     /// The input's channels.
     #[module(skip)]
     channels: usize,
+    /// The output's channels (the input's, or an image-to-image target's).
+    #[module(skip)]
+    output_channels: usize,
     /// Height and width at every encoder level: the input's first, the code's last.
     #[module(skip)]
     sizes: Vec<[usize; 2]>,
@@ -112,6 +115,17 @@ impl ConvConfig {
     /// Builds the model for samples of `shape`; errors (naming the key) when the data are not
     /// images or the levels would shrink them below 1x1.
     pub fn init(&self, shape: SampleShape, device: &Device) -> Result<ConvAutoencoder> {
+        self.init_with_output(shape, shape.channels, device)
+    }
+
+    /// Builds the model for samples of `shape` and outputs of `output_channels` channels of
+    /// the same size (an image-to-image target's).
+    pub fn init_with_output(
+        &self,
+        shape: SampleShape,
+        output_channels: usize,
+        device: &Device,
+    ) -> Result<ConvAutoencoder> {
         let sizes = self.level_sizes(shape)?;
         let k = self.kernel_size;
         let init = self.init;
@@ -145,13 +159,14 @@ impl ConvConfig {
             decoder.push(Level::new(layer, filters, self, device));
             channels = filters;
         }
-        let output = init.conv2d(channels, shape.channels, k, 1, device);
+        let output = init.conv2d(channels, output_channels, k, 1, device);
         Ok(ConvAutoencoder {
             encoder,
             bottleneck,
             decoder,
             output,
             channels: shape.channels,
+            output_channels,
             sizes,
             code_channels,
             downsample: self.downsample,
@@ -206,7 +221,7 @@ impl ConvAutoencoder {
             };
         }
         let [h, w] = self.sizes[0];
-        kernels::conv::conv2d(&self.output, x).reshape([batch, self.channels * h * w])
+        kernels::conv::conv2d(&self.output, x).reshape([batch, self.output_channels * h * w])
     }
 
     /// The activation applied to the output layer's pre-activation values.

@@ -31,15 +31,16 @@ pub struct DenseAutoencoder {
 }
 
 impl DenseConfig {
-    /// Builds the model for samples of `input` values.
-    pub fn init(&self, input: usize, device: &Device) -> DenseAutoencoder {
+    /// Builds the model for samples of `input` values and outputs of `output` values (the
+    /// input's size for an autoencoder, a target's for an image-to-image model).
+    pub fn init(&self, input: usize, output: usize, device: &Device) -> DenseAutoencoder {
         let encoder_sizes: Vec<usize> = std::iter::once(input)
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(self.code))
             .collect();
         let decoder_sizes: Vec<usize> = std::iter::once(self.code)
             .chain(self.decoder_sizes())
-            .chain(std::iter::once(input))
+            .chain(std::iter::once(output))
             .collect();
         let mut layer_index = 0;
         let mut stack = |sizes: &[usize]| -> Vec<Linear> {

@@ -456,7 +456,11 @@ pub fn validate_network(
         let size = range.len() as f64;
         let indices: Vec<usize> = range.collect();
         let batch_targets: Vec<HeadTargets> = targets.iter().map(|t| t.subset(&indices)).collect();
-        let loss = network_loss(model, heads, x.clone(), x, &batch_targets, settings);
+        let target = match data.target_rows(indices[0], indices[indices.len() - 1] + 1) {
+            Some((rows, width)) => crate::eval::rows_tensor(rows, width, device),
+            None => x.clone(),
+        };
+        let loss = network_loss(model, heads, x, target, &batch_targets, settings);
         total += loss.total.into_scalar::<f32>() as f64 * size;
         for (i, (name, term)) in loss.terms.into_iter().enumerate() {
             let value = term.into_scalar::<f32>() as f64 * size;
