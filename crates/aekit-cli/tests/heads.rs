@@ -90,6 +90,36 @@ fn a_multi_task_network_learns_class_and_angle_and_eval_reports_both() {
         .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
         .sum();
     assert_eq!(total, 300, "every validation sample counted once: {report}");
+    // The final weights' loss is the total the history's last validation row recorded, and
+    // loss.png draws the parts below the total.
+    let last_valid: f64 = history
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    ok(aekit(
+        tmp.path(),
+        &["eval", run.to_str().unwrap(), "--weights", "final"],
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let loss = report["loss"].as_f64().unwrap();
+    assert!(
+        (loss - last_valid).abs() < 1e-5 * last_valid.abs().max(1.0),
+        "{loss} vs {last_valid}"
+    );
+    assert!(
+        report["loss_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("total loss")
+    );
+    let (_, height) = image::image_dimensions(run.join("loss.png")).unwrap();
+    assert_eq!(height, 850, "the parts' panel is drawn");
 }
 
 #[test]
@@ -250,6 +280,34 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
 }
 
 #[test]
+fn a_head_on_an_encoder_level_reads_that_level() {
+    // coarse-fine's dense encoder is 784-256-64: level 1 is the 256-unit hidden layer.
+    let tmp = tempfile::tempdir().unwrap();
+    ok(train(
+        tmp.path(),
+        "coarse-fine.toml",
+        1000,
+        &[
+            "train.epochs=4",
+            "model.heads=[{name=\"shape\",kind=\"class\",level=1}]",
+        ],
+    ));
+    let run = tmp.path().join("runs/coarse-fine");
+    let specs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("heads.json")).unwrap()).unwrap();
+    assert_eq!(specs[0]["level"], 1);
+    let out = ok(aekit(tmp.path(), &["eval", run.to_str().unwrap()]));
+    let accuracy: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("head shape: accuracy "))
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no shape accuracy in {out}"));
+    // Four shapes: chance is 25%.
+    assert!(accuracy > 35.0, "{out}");
+}
+
+#[test]
 fn bad_heads_get_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -284,6 +342,14 @@ fn bad_heads_get_clear_errors() {
                 "model.reconstruction_weight=0",
             ],
             "nothing",
+        ),
+        (
+            vec!["model.heads=[{name=\"d\",kind=\"class\",level=3}]"],
+            "model.heads[0].level: 3, but this encoder has 2 level(s)",
+        ),
+        (
+            vec!["model.heads=[{name=\"d\",kind=\"class\",level=0}]"],
+            "count from 1",
         ),
     ];
     for (sets, needle) in cases {

@@ -506,6 +506,13 @@ pub fn loss_name(config: &crate::config::RunConfig) -> String {
     {
         return "per-pixel cross-entropy".into();
     }
+    if !config.model.heads().is_empty() {
+        return format!(
+            "total loss ({} reconstruction x {} + the heads' weighted losses)",
+            config.train.loss.name(),
+            config.model.reconstruction_weight()
+        );
+    }
     match &config.model {
         crate::models::ModelConfig::Vae(_) => format!(
             "negative ELBO, nats per sample ({} likelihood)",

@@ -50,8 +50,11 @@ fn draw_loss_curves(
     history: &[HistoryRow],
     loss_name: &str,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    let parts = loss_parts(history);
+    let height = if parts.is_empty() { 500 } else { 850 };
+    let root = BitMapBackend::new(path, (800, height)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (total_area, parts_area) = root.split_vertically(500);
     let finite = |v: f64| v.is_finite();
     let values: Vec<f64> = history
         .iter()
@@ -66,7 +69,7 @@ fn draw_loss_curves(
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let last_epoch = history.last().map_or(1, |r| r.epoch).max(2);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&total_area)
         .caption(format!("{loss_name} per epoch"), ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(40)
@@ -102,7 +105,100 @@ fn draw_loss_curves(
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
         .draw()?;
+    if !parts.is_empty() {
+        draw_loss_parts(&parts_area, &parts, last_epoch)?;
+    }
     root.present()?;
+    Ok(())
+}
+
+/// One part of the loss over the epochs: `(name, training points, validation points)`.
+type LossPart = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+
+/// The loss's parts recorded in the history (`train_<part>` / `valid_<part>`: the
+/// reconstruction, penalties, KL, each head's loss), leaving out the heads' figures
+/// (accuracy, MAE) and values that cannot go on a log scale.
+fn loss_parts(history: &[HistoryRow]) -> Vec<LossPart> {
+    let Some(first) = history.first() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = first
+        .terms
+        .keys()
+        .filter_map(|k| k.strip_prefix("train_"))
+        .filter(|name| !name.ends_with("_accuracy") && !name.ends_with("_mae"))
+        .collect();
+    let points = |key: String| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| r.terms.get(&key).map(|&v| (r.epoch as f64, v)))
+            .filter(|&(_, v)| v.is_finite() && v > 0.0)
+            .collect()
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                points(format!("train_{name}")),
+                points(format!("valid_{name}")),
+            )
+        })
+        .filter(|(_, train, valid)| !train.is_empty() || !valid.is_empty())
+        .collect()
+}
+
+/// The loss's parts on a log scale: each part one colour, training solid, validation
+/// dashed.
+fn draw_loss_parts(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    parts: &[LossPart],
+    last_epoch: usize,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let all = parts
+        .iter()
+        .flat_map(|(_, t, v)| t.iter().chain(v.iter()).map(|&(_, y)| y));
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "the loss's parts, unweighted (solid: training, dashed: validation)",
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(1f64..last_epoch as f64, (lo * 0.8..hi * 1.25).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("part (log scale)")
+        .y_labels(8)
+        .y_label_formatter(&|v| format!("{v:.3}"))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (i, (name, train, valid)) in parts.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(train.clone(), colour.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(DashedLineSeries::new(
+            valid.clone(),
+            6,
+            4,
+            colour.stroke_width(1),
+        ))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()?;
     Ok(())
 }
 

@@ -209,7 +209,9 @@ impl TrainedModel {
                 ),
             ));
         }
-        let fresh = Heads::init(configs, &specs, self.code_len, &self.device);
+        let widths =
+            heads::input_widths(&self.model, configs, self.meta.sample_shape, &self.device)?;
+        let fresh = Heads::init(configs, &specs, &widths, &self.device);
         Ok(Some((crate::run_dir::load_weights(fresh, path)?, specs)))
     }
 
@@ -231,10 +233,14 @@ impl TrainedModel {
             .heads
             .iter()
             .zip(specs)
-            .map(|(head, spec)| {
-                self.map_batches(&codes, self.code_len, "codes", |z| {
+            .map(|(head, spec)| match spec.level {
+                None => self.map_batches(&codes, self.code_len, "codes", |z| {
                     heads::predictions(head.forward(z), spec)
-                })
+                }),
+                Some(level) => self.map_batches(inputs, self.input_len(), "inputs", |x| {
+                    let levels = self.model.encoder_levels(x);
+                    heads::predictions(head.forward(levels[level - 1].clone()), spec)
+                }),
             })
             .collect()
     }
@@ -534,6 +540,26 @@ impl TrainedModel {
     /// weights, the last `valid_loss` of `history.csv`.
     pub fn validation_loss(&self, data: &Dataset) -> f64 {
         let batch = self.config.train.batch_size.max(256);
+        // A model with heads is judged by the total its history records, when the data
+        // carry the heads' targets.
+        if let Some((model_heads, specs)) = &self.heads
+            && let Ok(targets) = heads::resolve_split(self.config.model.heads(), specs, data)
+        {
+            let settings = self.loss_settings();
+            return heads::validate_network(
+                (&self.model, model_heads),
+                (data, &targets),
+                &self.device,
+                batch,
+                &heads::NetworkSettings {
+                    loss: &settings,
+                    reconstruction_weight: self.config.model.reconstruction_weight(),
+                    specs,
+                    freeze_encoder: false,
+                },
+            )
+            .0;
+        }
         eval::validation_loss(
             &self.model,
             data,

@@ -64,6 +64,7 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         name: "class".into(),
         kind: HeadKind::Class,
         target: crate::data::targets::LABEL.into(),
+        level: None,
         hidden: options.hidden.clone(),
         activation: Activation::Relu,
         weight: 1.0,

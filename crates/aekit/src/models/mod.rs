@@ -367,6 +367,17 @@ impl Autoencoder {
         }
     }
 
+    /// The outputs of every encoder level for a batch, flattened `[batch, values]`, from the
+    /// first hidden layer (or convolution level) to the code, last. A VAE's and a codec's
+    /// encoder give their code alone.
+    pub fn encoder_levels(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
+        match self {
+            Autoencoder::Dense(model) => model.encode_layers(x),
+            Autoencoder::Conv(model) => model.encode_levels(x),
+            Autoencoder::Vae(_) | Autoencoder::Codec(_) => vec![self.encode(x)],
+        }
+    }
+
     /// The output's pre-activation values for a batch of codes.
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         match self {

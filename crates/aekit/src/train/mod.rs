@@ -95,12 +95,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     let head_configs = config.model.heads();
     let (specs, train_targets) = heads::resolve_training(head_configs, &splits.train)?;
     let valid_targets = heads::resolve_split(head_configs, &specs, &splits.valid)?;
-    let heads = Heads::init(
-        head_configs,
-        &specs,
-        code_len_of(&model, shape, &autodiff),
-        &autodiff,
-    );
+    let widths = heads::input_widths(&model, head_configs, shape, &autodiff)?;
+    let heads = Heads::init(head_configs, &specs, &widths, &autodiff);
 
     let (run, mut model, heads, mut optimizer, mut state) = if options.resume {
         let run = RunDir::open(&run_path)?;

@@ -197,6 +197,28 @@ impl ConvAutoencoder {
         }
     }
 
+    /// Every encoder level's maps flattened, `[batch, c*h*w]` each, then the dense code when
+    /// there is one after them: the code is last.
+    pub fn encode_levels(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
+        let [batch, _] = x.dims();
+        let [h, w] = self.sizes[0];
+        let mut x = x.reshape([batch, self.channels, h, w]);
+        let mut levels = Vec::with_capacity(self.encoder.len() + 1);
+        for level in &self.encoder {
+            x = level.post(level.layer_forward(x, None), self.activation);
+            if self.downsample == Downsample::Pool {
+                x = kernels::pool::max_pool2x2_same(x);
+            }
+            let [_, c, h, w] = x.dims();
+            levels.push(x.clone().reshape([batch, c * h * w]));
+        }
+        if let Some(b) = &self.bottleneck {
+            let maps = levels.last().expect("a conv model has a level").clone();
+            levels.push(b.code_activation.forward(linear(&b.down, maps)));
+        }
+        levels
+    }
+
     /// The output layer's pre-activation values for a batch of codes: `[batch, c*h*w]`.
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         let [batch, _] = code.dims();

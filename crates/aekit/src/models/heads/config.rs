@@ -21,6 +21,11 @@ pub struct HeadConfig {
     /// or a column of `[data] targets_csv`.
     #[serde(default = "label")]
     pub target: String,
+    /// The encoder level the head reads, counted from the input: 1 is the first hidden layer
+    /// (dense) or the first convolution level's maps (conv), the last level is the code.
+    /// Default: the code. Dense and conv models only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<usize>,
     /// Hidden layer sizes between the code and the head's output (none: a linear head).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hidden: Vec<usize>,
@@ -126,6 +131,11 @@ impl HeadConfig {
     /// Checks the settings on their own; errors name the key.
     pub fn validate(&self, index: usize) -> Result<(), String> {
         let at = format!("model.heads[{index}]");
+        if self.level == Some(0) {
+            return Err(format!(
+                "{at}.level: levels count from 1 (the first hidden layer); leave it out for the code"
+            ));
+        }
         if self.name.is_empty()
             || !self
                 .name

@@ -53,6 +53,9 @@ pub struct HeadSpec {
     pub regression_loss: RegressionLoss,
     /// How many training samples had the target (after thinning).
     pub training_targets: usize,
+    /// The encoder level it reads (`None`: the code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<usize>,
 }
 
 /// One head: dense layers from the code to the head's outputs.
@@ -78,18 +81,20 @@ pub struct Heads {
 }
 
 impl Heads {
-    /// Builds the heads `configs` describe for codes of `code_len` values.
+    /// Builds the heads `configs` describe, each for inputs of its `widths` entry (the code's
+    /// length, or its encoder level's; see [`input_widths`]).
     pub fn init(
         configs: &[HeadConfig],
         specs: &[HeadSpec],
-        code_len: usize,
+        widths: &[usize],
         device: &Device,
     ) -> Heads {
         let heads = configs
             .iter()
             .zip(specs)
-            .map(|(config, spec)| {
-                let sizes: Vec<usize> = std::iter::once(code_len)
+            .zip(widths)
+            .map(|((config, spec), &width)| {
+                let sizes: Vec<usize> = std::iter::once(width)
                     .chain(config.hidden.iter().copied())
                     .chain(std::iter::once(spec.outputs))
                     .collect();
@@ -115,6 +120,59 @@ impl Heads {
     pub fn is_empty(&self) -> bool {
         self.heads.is_empty()
     }
+}
+
+/// The width of each head's input: its encoder level's values (from one forward pass of a
+/// zero sample of `shape`) or the code's. A level past the code is an error naming the head.
+pub fn input_widths(
+    model: &Autoencoder,
+    configs: &[HeadConfig],
+    shape: crate::data::SampleShape,
+    device: &Device,
+) -> Result<Vec<usize>> {
+    let zero = Tensor::<2>::zeros([1, shape.len()], device);
+    let widths: Vec<usize> = model
+        .encoder_levels(zero)
+        .iter()
+        .map(|level| level.dims()[1])
+        .collect();
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| match config.level {
+            None => Ok(*widths.last().expect("an encoder has a level")),
+            Some(level) if (1..=widths.len()).contains(&level) => Ok(widths[level - 1]),
+            Some(level) => Err(Error::config(
+                format!("model.heads[{i}].level"),
+                format!(
+                    "{level}, but this encoder has {} level(s) (1 to {}; the last is the code)",
+                    widths.len(),
+                    widths.len()
+                ),
+            )),
+        })
+        .collect()
+}
+
+/// Each head's input for a batch: its encoder level's outputs, or the code. The levels are
+/// computed only when a head reads one.
+fn head_inputs(
+    model: &Autoencoder,
+    specs: &[HeadSpec],
+    input: Tensor<2>,
+    code: Tensor<2>,
+) -> Vec<Tensor<2>> {
+    let levels = specs
+        .iter()
+        .any(|s| s.level.is_some())
+        .then(|| model.encoder_levels(input));
+    specs
+        .iter()
+        .map(|spec| match (spec.level, &levels) {
+            (Some(level), Some(levels)) => levels[level - 1].clone(),
+            _ => code.clone(),
+        })
+        .collect()
 }
 
 /// The specs of `configs` from the training split: classes, class weights, the regression
@@ -161,6 +219,7 @@ pub fn resolve_training(
         };
         specs.push(HeadSpec {
             training_targets: count,
+            level: config.level,
             ..spec
         });
         all.push(head_targets);
@@ -267,6 +326,7 @@ fn class_spec(
         weight: config.weight,
         regression_loss: config.regression_loss,
         training_targets: 0,
+        level: None,
     })
 }
 
@@ -295,6 +355,7 @@ fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec 
         weight: config.weight,
         regression_loss: config.regression_loss,
         training_targets: 0,
+        level: None,
     }
 }
 
@@ -340,7 +401,12 @@ pub fn network_loss(
         let code = if heads.is_empty() {
             None
         } else {
-            Some(parts.code.clone().unwrap_or_else(|| model.encode(input)))
+            Some(
+                parts
+                    .code
+                    .clone()
+                    .unwrap_or_else(|| model.encode(input.clone())),
+            )
         };
         let mut terms: Vec<(String, Tensor<1>)> = parts
             .terms
@@ -360,20 +426,25 @@ pub fn network_loss(
         (
             Tensor::<1>::zeros([1], &device),
             Vec::new(),
-            Some(model.encode(input)),
+            Some(model.encode(input.clone())),
         )
     };
     let mut outputs = Vec::with_capacity(heads.heads.len());
     if let Some(code) = code {
-        let code = if settings.freeze_encoder {
-            code.detach()
-        } else {
-            code
-        };
-        for ((head, spec), head_targets) in
-            heads.heads.iter().zip(settings.specs).zip(batch_targets)
+        let inputs = head_inputs(model, settings.specs, input, code);
+        for (((head, spec), head_targets), head_input) in heads
+            .heads
+            .iter()
+            .zip(settings.specs)
+            .zip(batch_targets)
+            .zip(inputs)
         {
-            let output = head.forward(code.clone());
+            let head_input = if settings.freeze_encoder {
+                head_input.detach()
+            } else {
+                head_input
+            };
+            let output = head.forward(head_input);
             let loss = head_loss(output.clone(), spec, head_targets, &device);
             if spec.weight > 0.0 {
                 total = total + loss.clone().mul_scalar(spec.weight);

@@ -17,6 +17,7 @@ fn class_spec(classes: usize, weights: Vec<f32>) -> HeadSpec {
         weight: 1.0,
         regression_loss: RegressionLoss::Mse,
         training_targets: 1,
+        level: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn regression_learns_standardised_targets_and_predicts_in_their_units() {
         name: "angle".into(),
         kind: HeadKind::Regression,
         target: "angle".into(),
+        level: None,
         hidden: vec![],
         activation: Activation::Relu,
         weight: 1.0,
