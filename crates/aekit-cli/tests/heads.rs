@@ -4,15 +4,17 @@
 
 mod common;
 
-use common::{aekit, clean_error, ok};
+use common::{aekit, clean_error, ok, shipped};
 use std::path::Path;
 
-fn shipped(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../configs")
-        .join(name)
-        .display()
-        .to_string()
+/// The accuracy (%) `aekit eval` prints for the class head `name`.
+fn head_accuracy(out: &str, name: &str) -> f64 {
+    let prefix = format!("head {name}: accuracy ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} accuracy in {out}"))
 }
 
 /// `aekit train CONFIG` on `samples` shapes with the given overrides, into `dir/runs`.
@@ -60,12 +62,7 @@ fn a_multi_task_network_learns_class_and_angle_and_eval_reports_both() {
     }
     assert!(run.join("heads.json").is_file() && run.join("heads.bpk").is_file());
     let out = ok(aekit(tmp.path(), &["eval", run.to_str().unwrap()]));
-    let accuracy: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("head digit: accuracy "))
-        .and_then(|rest| rest.split('%').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no digit accuracy in {out}"));
+    let accuracy = head_accuracy(&out, "digit");
     // Four shapes: chance is 25%; four short epochs already do far better.
     assert!(accuracy > 50.0, "{out}");
     let mae: f64 = out
@@ -196,11 +193,16 @@ fn a_regression_head_learns_a_real_target_from_a_targets_csv() {
 #[test]
 fn semi_supervised_labels_and_coarse_groups_train_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
+    // Labelled samples added to every batch, and pseudo-labels for the unlabelled ones.
     ok(train(
         tmp.path(),
         "coarse-fine.toml",
         800,
-        &["train.epochs=2"],
+        &[
+            "train.epochs=2",
+            "train.labelled_per_batch=8",
+            "model.heads=[{name=\"group\",kind=\"class\",groups=[[\"circle\"],[\"square\",\"triangle\"],[\"cross\"]],group_names=[\"round\",\"polygon\",\"cross\"]},{name=\"shape\",kind=\"class\",hidden=[64],label_fraction=0.05,pseudo_label_threshold=0.9}]",
+        ],
     ));
     let run = tmp.path().join("runs/coarse-fine");
     let specs: serde_json::Value =
@@ -231,7 +233,12 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
         tmp.path(),
         "semi-supervised.toml",
         600,
-        &["train.epochs=2", "name=ae", "model.heads=[]"],
+        &[
+            "train.epochs=2",
+            "name=ae",
+            "model.heads=[]",
+            "train.labelled_per_batch=0",
+        ],
     ));
     let ae = tmp.path().join("runs/ae");
     let ae_arg = ae.to_str().unwrap();
@@ -297,12 +304,7 @@ fn a_head_on_an_encoder_level_reads_that_level() {
         serde_json::from_str(&std::fs::read_to_string(run.join("heads.json")).unwrap()).unwrap();
     assert_eq!(specs[0]["level"], 1);
     let out = ok(aekit(tmp.path(), &["eval", run.to_str().unwrap()]));
-    let accuracy: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("head shape: accuracy "))
-        .and_then(|rest| rest.split('%').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no shape accuracy in {out}"));
+    let accuracy = head_accuracy(&out, "shape");
     // Four shapes: chance is 25%.
     assert!(accuracy > 35.0, "{out}");
 }
@@ -350,6 +352,14 @@ fn bad_heads_get_clear_errors() {
         (
             vec!["model.heads=[{name=\"d\",kind=\"class\",level=0}]"],
             "count from 1",
+        ),
+        (
+            vec!["model.heads=[{name=\"d\",kind=\"class\",pseudo_label_threshold=1.5}]"],
+            "pseudo_label_threshold: 1.5",
+        ),
+        (
+            vec!["model.heads=[]", "train.labelled_per_batch=4"],
+            "needs [[model.heads]]",
         ),
     ];
     for (sets, needle) in cases {

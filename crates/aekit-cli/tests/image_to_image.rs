@@ -5,16 +5,8 @@
 
 mod common;
 
-use common::{aekit, clean_error, ok};
+use common::{aekit, clean_error, ok, shipped};
 use std::path::Path;
-
-fn shipped(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../configs")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// `aekit train CONFIG` with the given overrides, into `dir/runs`.
 fn train(dir: &Path, config: &str, sets: &[&str]) -> std::process::Output {

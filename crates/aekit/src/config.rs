@@ -96,6 +96,13 @@ impl RunConfig {
                  model.reconstruction_weight = 0",
             ));
         }
+        if self.train.labelled_per_batch > 0 && self.model.heads().is_empty() {
+            return Err(Error::config(
+                source_name,
+                "train.labelled_per_batch adds samples with a head's target to every batch; it \
+                 needs [[model.heads]]",
+            ));
+        }
         // A codec's loss is its own rate-distortion objective, and segmentation's the
         // per-pixel cross-entropy; `train.loss` does not apply to them.
         let segmentation = self

@@ -360,16 +360,11 @@ impl TrainedModel {
         if !source.is_derived() && !own_data {
             return Ok(());
         }
-        let root = if path.is_dir() {
-            path
-        } else {
-            path.parent().unwrap_or(Path::new("."))
-        };
         data::pairs::pair(
             data,
             &source,
-            self.config.data.seed ^ 0x9A12_0002,
-            root,
+            self.config.data.seed ^ data::pairs::TEST_PAIR_SEED,
+            data::config::source_root(path),
             self.config.data.target_classes,
         )?;
         // The pairs of images of another size than the model's cannot be learned targets.
@@ -407,21 +402,14 @@ impl TrainedModel {
     /// channel, `height x width` values per sample.
     pub fn predict_pixel_classes(&self, inputs: &[f32]) -> Result<Vec<u32>> {
         let shape = self.output_shape();
-        let classes = shape.channels;
-        let plane = shape.height * shape.width;
         let logits = self.map_batches(inputs, self.input_len(), "inputs", |x| {
             self.model.forward(x).logits
         })?;
-        Ok(logits
-            .chunks_exact(classes * plane)
-            .flat_map(|sample| {
-                (0..plane).map(move |p| {
-                    (0..classes)
-                        .max_by(|&a, &b| sample[a * plane + p].total_cmp(&sample[b * plane + p]))
-                        .unwrap_or(0) as u32
-                })
-            })
-            .collect())
+        Ok(crate::apps::image_to_image::most_probable_classes(
+            &logits,
+            shape.channels,
+            shape.height * shape.width,
+        ))
     }
 
     /// The codes of `inputs` (consecutive samples of [`Self::input_len`] values):

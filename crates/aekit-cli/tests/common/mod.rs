@@ -16,6 +16,15 @@ pub fn aekit(dir: &Path, args: &[&str]) -> Output {
         .expect("the aekit binary runs")
 }
 
+/// The path of a config shipped under `configs/`.
+pub fn shipped(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

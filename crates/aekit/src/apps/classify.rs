@@ -49,6 +49,10 @@ pub struct ClassifierOptions {
     pub label_seed: u64,
 }
 
+/// Labelled samples added to every batch when the classifier trains on a fraction of the
+/// labels (`train.labelled_per_batch`).
+pub const LABELLED_PER_BATCH: usize = 32;
+
 /// The config of the classifier on the encoder of the run at `run_path`, named
 /// `<run>-classify-<frozen|fine-tuned|scratch>[-labels-<F>]`, beside the run.
 pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result<RunConfig> {
@@ -76,6 +80,8 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         label_seed: options.label_seed,
         class_weights: None,
         regression_loss: RegressionLoss::Mse,
+        pseudo_label_threshold: None,
+        pseudo_label_weight: 1.0,
     };
     set_heads(&mut config.model, vec![head]);
     let frozen = options.encoder == EncoderUse::Frozen;
@@ -84,6 +90,13 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         .then(|| std::path::absolute(run_path).unwrap_or_else(|_| run_path.to_path_buf()));
     config.train.pretrain_epochs = 0;
     config.train.patience = None;
+    // With a fraction of the labels, a batch drawn from all samples holds few labelled
+    // ones (1% of a batch of 128 is 1.3): the labelled samples are added to every batch.
+    config.train.labelled_per_batch = if options.label_fraction.is_some_and(|f| f < 1.0) {
+        LABELLED_PER_BATCH
+    } else {
+        0
+    };
     if let Some(epochs) = options.epochs {
         config.train.epochs = epochs;
     }

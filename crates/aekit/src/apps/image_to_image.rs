@@ -218,6 +218,21 @@ pub fn segmentation_scores(
     )
 }
 
+/// Each pixel's most probable class from per-class logit planes (`classes x plane` values
+/// per sample, class-major): `plane` classes per sample.
+pub fn most_probable_classes(logits: &[f32], classes: usize, plane: usize) -> Vec<u32> {
+    logits
+        .chunks_exact(classes * plane)
+        .flat_map(|sample| {
+            (0..plane).map(move |p| {
+                (0..classes)
+                    .max_by(|&a, &b| sample[a * plane + p].total_cmp(&sample[b * plane + p]))
+                    .unwrap_or(0) as u32
+            })
+        })
+        .collect()
+}
+
 /// Colours of the pixel classes in pictures: background black, then distinct hues.
 const PALETTE: [[f32; 3]; 10] = [
     [0.0, 0.0, 0.0],

@@ -582,12 +582,8 @@ fn derive_targets(
     mut train: Dataset,
     mut test: Option<Dataset>,
 ) -> Result<(Dataset, Option<Dataset>)> {
+    let root = source_root(path);
     if let Some(csv) = &config.targets_csv {
-        let root = if path.is_dir() {
-            path
-        } else {
-            path.parent().unwrap_or(Path::new("."))
-        };
         let columns = super::targets::read_targets_csv(csv, &train, root)?;
         for column in columns {
             if let Some(test) = &mut test {
@@ -609,24 +605,35 @@ fn derive_targets(
         .pair_source()
         .map_err(|message| Error::config(SOURCE, message))?
     {
-        let root = if path.is_dir() {
-            path
-        } else {
-            path.parent().unwrap_or(Path::new("."))
-        };
         let classes = config.target_classes;
         super::pairs::pair(
             &mut train,
             &source,
-            config.seed ^ 0x9A12_0001,
+            config.seed ^ super::pairs::TRAIN_PAIR_SEED,
             root,
             classes,
         )?;
         if let Some(test) = &mut test {
-            super::pairs::pair(test, &source, config.seed ^ 0x9A12_0002, root, classes)?;
+            super::pairs::pair(
+                test,
+                &source,
+                config.seed ^ super::pairs::TEST_PAIR_SEED,
+                root,
+                classes,
+            )?;
         }
     }
     Ok((train, test))
+}
+
+/// The folder a source's sample ids (file names) are relative to: the source itself when it
+/// is a folder, else the folder holding the file.
+pub fn source_root(path: &Path) -> &Path {
+    if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("."))
+    }
 }
 
 fn image_options(config: &DataConfig) -> ImageOptions {

@@ -39,6 +39,13 @@ pub enum PairSource {
     Masks(PathBuf),
 }
 
+/// What the data seed is mixed with for the derived pairs of the training split (colour
+/// jitter, boxes), so that they differ from the other splits'.
+pub const TRAIN_PAIR_SEED: u64 = 0x9A12_0001;
+
+/// The same for the test split, and for any other data a trained model is applied to.
+pub const TEST_PAIR_SEED: u64 = 0x9A12_0002;
+
 /// The fill value of an inpainting box: mid grey, so that a hole is told apart from black.
 pub const HOLE_VALUE: f32 = 0.5;
 

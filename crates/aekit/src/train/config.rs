@@ -87,6 +87,16 @@ pub struct TrainConfig {
     /// Train the heads only, on a frozen encoder (needs `model.reconstruction_weight = 0`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub freeze_encoder: bool,
+    /// Semi-supervised runs: add this many samples that have a head's target to every batch
+    /// (cycling through them in a seeded order), so that the heads learn at every step even
+    /// when 100 of 60,000 samples are labelled (a batch of 128 would hold 0.2 of them). An
+    /// epoch is still one pass over all training samples. 0: batches as drawn.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub labelled_per_batch: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl Default for TrainConfig {
@@ -113,6 +123,7 @@ impl Default for TrainConfig {
             pretrain_epochs: 0,
             init_from: None,
             freeze_encoder: false,
+            labelled_per_batch: 0,
         }
     }
 }

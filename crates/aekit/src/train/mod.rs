@@ -453,6 +453,21 @@ struct Batch {
     targets: Vec<HeadTargets>,
 }
 
+/// The samples that have some head's target, in the seeded order of `epoch` in which
+/// `train.labelled_per_batch` adds them to the batches (empty when it is 0).
+fn labelled_order(targets: &[HeadTargets], tc: &TrainConfig, epoch: usize) -> Vec<usize> {
+    if tc.labelled_per_batch == 0 || targets.is_empty() {
+        return Vec::new();
+    }
+    let samples = targets[0].present.len();
+    let mut labelled: Vec<usize> = (0..samples)
+        .filter(|&i| targets.iter().any(|t| t.present[i]))
+        .collect();
+    let mut rng = step_rng(tc.seed ^ 0x1ABE_11ED, epoch, 0);
+    labelled.shuffle(&mut rng);
+    labelled
+}
+
 /// The random source of one step's corruption.
 fn step_rng(seed: u64, epoch: usize, step: usize) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(
@@ -507,6 +522,7 @@ fn run_epochs(
             freeze_encoder: tc.freeze_encoder,
         };
         let train_targets = &network.train;
+        let labelled = labelled_order(train_targets, tc, epoch);
         progress.start_epoch(epoch, tc.epochs, steps, first_step);
         let mut train_seconds = state.partial_seconds;
 
@@ -517,10 +533,25 @@ fn run_epochs(
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
+            let labelled = &labelled;
             scope.spawn(move || {
                 for step in first_step..steps {
                     let start = step * tc.batch_size;
-                    let indices = &order[start..(start + tc.batch_size).min(order.len())];
+                    let drawn = &order[start..(start + tc.batch_size).min(order.len())];
+                    let extra = tc.labelled_per_batch;
+                    let with_labelled: Vec<usize>;
+                    let indices = if extra > 0 && !labelled.is_empty() {
+                        with_labelled = drawn
+                            .iter()
+                            .copied()
+                            .chain(
+                                (0..extra).map(|j| labelled[(step * extra + j) % labelled.len()]),
+                            )
+                            .collect();
+                        &with_labelled[..]
+                    } else {
+                        drawn
+                    };
                     let mut clean = gather(train, indices);
                     if binarize {
                         let mut rng = step_rng(tc.seed ^ 0xB1_4A_21_5E, epoch, step);

@@ -66,6 +66,15 @@ pub struct HeadConfig {
     /// own units).
     #[serde(default)]
     pub regression_loss: RegressionLoss,
+    /// Class heads, semi-supervised: samples without the target whose predicted class has at
+    /// least this probability learn it as their target (pseudo-labels, Lee 2013; the
+    /// threshold as in FixMatch), so the unlabelled samples shape the classifier too. Off
+    /// by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudo_label_threshold: Option<f64>,
+    /// The weight of the pseudo-labelled samples' mean loss beside the labelled ones'.
+    #[serde(default = "one")]
+    pub pseudo_label_weight: f64,
 }
 
 /// What a head predicts.
@@ -131,6 +140,20 @@ impl HeadConfig {
     /// Checks the settings on their own; errors name the key.
     pub fn validate(&self, index: usize) -> Result<(), String> {
         let at = format!("model.heads[{index}]");
+        if let Some(threshold) = self.pseudo_label_threshold
+            && (self.kind != HeadKind::Class || !(threshold > 0.0 && threshold <= 1.0))
+        {
+            return Err(format!(
+                "{at}.pseudo_label_threshold: {threshold} must be a probability in (0, 1], on a \
+                 class head"
+            ));
+        }
+        if !self.pseudo_label_weight.is_finite() || self.pseudo_label_weight < 0.0 {
+            return Err(format!(
+                "{at}.pseudo_label_weight: {} must be a finite number of at least 0",
+                self.pseudo_label_weight
+            ));
+        }
         if self.level == Some(0) {
             return Err(format!(
                 "{at}.level: levels count from 1 (the first hidden layer); leave it out for the code"

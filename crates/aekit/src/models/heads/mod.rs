@@ -56,6 +56,12 @@ pub struct HeadSpec {
     /// The encoder level it reads (`None`: the code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<usize>,
+    /// Class heads: the confidence from which unlabelled samples learn their predicted class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudo_label_threshold: Option<f64>,
+    /// The weight of the pseudo-labelled samples' loss.
+    #[serde(default)]
+    pub pseudo_label_weight: f64,
 }
 
 /// One head: dense layers from the code to the head's outputs.
@@ -220,6 +226,8 @@ pub fn resolve_training(
         specs.push(HeadSpec {
             training_targets: count,
             level: config.level,
+            pseudo_label_threshold: config.pseudo_label_threshold,
+            pseudo_label_weight: config.pseudo_label_weight,
             ..spec
         });
         all.push(head_targets);
@@ -327,6 +335,8 @@ fn class_spec(
         regression_loss: config.regression_loss,
         training_targets: 0,
         level: None,
+        pseudo_label_threshold: None,
+        pseudo_label_weight: 0.0,
     })
 }
 
@@ -356,6 +366,8 @@ fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec 
         regression_loss: config.regression_loss,
         training_targets: 0,
         level: None,
+        pseudo_label_threshold: None,
+        pseudo_label_weight: 0.0,
     }
 }
 
@@ -485,9 +497,18 @@ fn head_loss(
             }
             let weights = Tensor::<2>::from_data(TensorData::new(weights, [rows, outputs]), device);
             let denominator = if total > 0.0 { total } else { 1.0 };
-            (log_softmax(output, 1) * weights)
+            let log_probabilities = log_softmax(output, 1);
+            let labelled = (log_probabilities.clone() * weights)
                 .sum()
-                .mul_scalar(-1.0 / denominator as f64)
+                .mul_scalar(-1.0 / denominator as f64);
+            match spec.pseudo_label_threshold {
+                Some(threshold) if spec.pseudo_label_weight > 0.0 => {
+                    labelled
+                        + pseudo_label_loss(log_probabilities, batch, threshold, device)
+                            .mul_scalar(spec.pseudo_label_weight)
+                }
+                _ => labelled,
+            }
         }
         HeadKind::Regression => {
             let standardised: Vec<f32> = batch
@@ -507,6 +528,46 @@ fn head_loss(
             per_sample.sum().div_scalar(count as f64)
         }
     }
+}
+
+/// The mean cross-entropy of the samples without a target whose most probable class has at
+/// least `threshold` probability, against that class (chosen without gradient); zero when
+/// there are none.
+fn pseudo_label_loss(
+    log_probabilities: Tensor<2>,
+    batch: &HeadTargets,
+    threshold: f64,
+    device: &Device,
+) -> Tensor<1> {
+    let [rows, outputs] = log_probabilities.dims();
+    let values = log_probabilities
+        .clone()
+        .detach()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let log_threshold = threshold.ln() as f32;
+    let mut weights = vec![0.0f32; rows * outputs];
+    let mut count = 0usize;
+    for (r, present) in batch.present.iter().enumerate() {
+        if *present {
+            continue;
+        }
+        let row = &values[r * outputs..(r + 1) * outputs];
+        let (best, &log_p) = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .expect("a class head has outputs");
+        if log_p >= log_threshold {
+            weights[r * outputs + best] = 1.0;
+            count += 1;
+        }
+    }
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [rows, outputs]), device);
+    (log_probabilities * weights)
+        .sum()
+        .mul_scalar(-1.0 / count.max(1) as f64)
 }
 
 /// The mean loss of an autoencoder with heads (on a plain device) over `data`, the means of

@@ -18,6 +18,8 @@ fn class_spec(classes: usize, weights: Vec<f32>) -> HeadSpec {
         regression_loss: RegressionLoss::Mse,
         training_targets: 1,
         level: None,
+        pseudo_label_threshold: None,
+        pseudo_label_weight: 0.0,
     }
 }
 
@@ -63,6 +65,29 @@ fn class_loss_is_the_cross_entropy_of_the_labelled_samples_only() {
 }
 
 #[test]
+fn confident_unlabelled_samples_add_their_pseudo_label_loss() {
+    // Sample 0 is labelled (class 0); sample 1 is unlabelled and confident (5 vs -5: p of
+    // class 0 is 0.99995); sample 2 is unlabelled and unsure (0.1 vs 0), so it adds nothing.
+    let output = logits(vec![2.0, 0.0, 5.0, -5.0, 0.1, 0.0], 3, 2);
+    let batch = HeadTargets {
+        values: vec![0.0, 0.0, 0.0],
+        present: vec![true, false, false],
+    };
+    let spec = HeadSpec {
+        pseudo_label_threshold: Some(0.95),
+        pseudo_label_weight: 0.5,
+        ..class_spec(2, vec![1.0, 1.0])
+    };
+    let loss: f32 = head_loss(output, &spec, &batch, &Device::flex()).into_scalar();
+    let labelled = (1.0f64 + (-2.0f64).exp()).ln();
+    let pseudo = (1.0f64 + (-10.0f64).exp()).ln();
+    assert!(
+        (loss as f64 - (labelled + 0.5 * pseudo)).abs() < 1e-5,
+        "{loss}"
+    );
+}
+
+#[test]
 fn a_batch_without_targets_adds_zero_not_nan() {
     let output = logits(vec![1.0, 2.0, 3.0, 4.0], 2, 2);
     let none = HeadTargets {
@@ -99,6 +124,8 @@ fn regression_learns_standardised_targets_and_predicts_in_their_units() {
         kind: HeadKind::Regression,
         target: "angle".into(),
         level: None,
+        pseudo_label_threshold: None,
+        pseudo_label_weight: 1.0,
         hidden: vec![],
         activation: Activation::Relu,
         weight: 1.0,
