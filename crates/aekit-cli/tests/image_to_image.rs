@@ -284,7 +284,7 @@ fn pairs_read_from_folders_train_and_mismatches_are_named() {
 #[test]
 fn bad_targets_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         (
             "super-resolution.toml",
             &["data.target=\"blur\""],
@@ -306,6 +306,11 @@ fn bad_targets_are_clear_errors() {
             "segmentation.toml",
             &["data.binarize=\"dynamic\""],
             "data.binarize",
+        ),
+        (
+            "vae.toml",
+            &["data.kind=\"shapes\"", "data.target=\"segment\""],
+            "segmentation targets are learned by",
         ),
     ];
     for (config, sets, needle) in cases {
