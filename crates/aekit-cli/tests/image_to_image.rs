@@ -198,12 +198,15 @@ fn pngs(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Writes, for every image of `inputs`, a target under `targets` made by `map` from its
-/// grey pixels.
-fn write_targets(inputs: &Path, targets: &Path, map: impl Fn(u8) -> u8) {
+/// grey pixels (grey or colour, as `map` returns).
+fn write_targets<P>(inputs: &Path, targets: &Path, map: impl Fn(u8) -> P)
+where
+    P: image::Pixel<Subpixel = u8> + image::PixelWithColorType,
+{
     for relative in pngs(inputs) {
         let grey = image::open(inputs.join(&relative)).unwrap().to_luma8();
         let target = image::ImageBuffer::from_fn(grey.width(), grey.height(), |x, y| {
-            image::Luma([map(grey.get_pixel(x, y).0[0])])
+            map(grey.get_pixel(x, y).0[0])
         });
         let path = targets.join(&relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -232,7 +235,7 @@ fn pairs_read_from_folders_train_and_mismatches_are_named() {
     let inputs = shape_folder(tmp.path(), "inputs", 120);
     // Targets: the inverted images, by the same names.
     let inverted = tmp.path().join("inverted");
-    write_targets(&inputs, &inverted, |v| 255 - v);
+    write_targets(&inputs, &inverted, |v| image::Luma([255 - v]));
     let target = format!("folder:{}", inverted.display());
     let config = folder_config(tmp.path(), &inputs, &target, "");
     ok(train(tmp.path(), config.to_str().unwrap(), &[]));
@@ -243,6 +246,27 @@ fn pairs_read_from_folders_train_and_mismatches_are_named() {
     // The inputs are the targets' negatives: far from them, while the model is close.
     let input = pairs["input"]["psnr"].as_f64().unwrap();
     assert!(input < 5.0 && pairs["output"]["psnr"].as_f64().unwrap() > input + 5.0);
+
+    // Colour targets for grey inputs (colourising photos): `target_color = "rgb"`.
+    let coloured = tmp.path().join("coloured");
+    write_targets(&inputs, &coloured, |v| image::Rgb([v, v / 2, 0]));
+    let config = folder_config(
+        tmp.path(),
+        &inputs,
+        &format!("folder:{}", coloured.display()),
+        "target_color = \"rgb\"",
+    );
+    ok(train(
+        tmp.path(),
+        config.to_str().unwrap(),
+        &["name=\"coloured\""],
+    ));
+    let model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/coloured/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(model["output_shape"]["channels"], 3);
+    let config = folder_config(tmp.path(), &inputs, &target, "");
 
     // One target missing: the error names the input without a target.
     let first = pngs(&inverted).into_iter().next().unwrap();
@@ -257,7 +281,9 @@ fn pairs_read_from_folders_train_and_mismatches_are_named() {
 
     // Masks whose classes go past `target_classes`: the file and the pixel are named.
     let masks = tmp.path().join("masks");
-    write_targets(&inputs, &masks, |v| if v > 127 { 3 } else { 0 });
+    write_targets(&inputs, &masks, |v| {
+        image::Luma([if v > 127 { 3 } else { 0 }])
+    });
     let config = folder_config(
         tmp.path(),
         &inputs,

@@ -365,7 +365,7 @@ impl TrainedModel {
             &source,
             self.config.data.seed ^ data::pairs::TEST_PAIR_SEED,
             data::config::source_root(path),
-            self.config.data.target_classes,
+            self.config.data.target_files(),
         )?;
         // The pairs of images of another size than the model's cannot be learned targets.
         if data.paired.as_ref().map(|p| p.output_shape()) != Some(self.meta.output_shape()) {

@@ -97,6 +97,10 @@ pub struct DataConfig {
     /// an error (default: the largest class in the masks plus one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_classes: Option<usize>,
+    /// With `target = "folder:PATH"`: read the target images as `grey` or `rgb` (default:
+    /// the inputs' colour; `rgb` for grey inputs and colour targets, as in colourising).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_color: Option<Color>,
 }
 
 /// Whether samples are binarised.
@@ -148,11 +152,20 @@ impl Default for DataConfig {
             targets_csv: None,
             target: None,
             target_classes: None,
+            target_color: None,
         }
     }
 }
 
 impl DataConfig {
+    /// How targets read from files are taken (`target_classes`, `target_color`).
+    pub fn target_files(&self) -> super::pairs::TargetFiles {
+        super::pairs::TargetFiles {
+            classes: self.target_classes,
+            color: self.target_color,
+        }
+    }
+
     /// Where the image-to-image targets come from (`data.target`), parsed.
     pub fn pair_source(&self) -> std::result::Result<Option<super::pairs::PairSource>, String> {
         self.target
@@ -605,13 +618,13 @@ fn derive_targets(
         .pair_source()
         .map_err(|message| Error::config(SOURCE, message))?
     {
-        let classes = config.target_classes;
+        let files = config.target_files();
         super::pairs::pair(
             &mut train,
             &source,
             config.seed ^ super::pairs::TRAIN_PAIR_SEED,
             root,
-            classes,
+            files,
         )?;
         if let Some(test) = &mut test {
             super::pairs::pair(
@@ -619,7 +632,7 @@ fn derive_targets(
                 &source,
                 config.seed ^ super::pairs::TEST_PAIR_SEED,
                 root,
-                classes,
+                files,
             )?;
         }
     }

@@ -185,16 +185,25 @@ impl PairedTargets {
     }
 }
 
+/// How targets read from files are taken (`[data] target_classes`, `target_color`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetFiles {
+    /// Masks: the number of classes (a pixel at or above it is an error).
+    pub classes: Option<usize>,
+    /// Target images: grey or RGB (default: the inputs' colour).
+    pub color: Option<super::config::Color>,
+}
+
 /// Pairs every sample of `data` with its target as `source` says, replacing the inputs
 /// where the pair's input is derived (upscaling, inpainting). `seed` draws the random parts
 /// (colour jitter, boxes); `root` is the folder the samples were read from (for targets
-/// found by file name). `target_classes` bounds a mask's class indices.
+/// found by file name), and `files` says how such targets are read.
 pub fn pair(
     data: &mut Dataset,
     source: &PairSource,
     seed: u64,
     root: &Path,
-    target_classes: Option<usize>,
+    files: TargetFiles,
 ) -> Result<()> {
     if !data.shape.is_image() {
         return Err(Error::data(
@@ -211,8 +220,8 @@ pub fn pair(
         PairSource::Upscale(factor) => upscale(data, *factor)?,
         PairSource::Inpaint => inpaint(data, &mut rng),
         PairSource::Segment => segment(data)?,
-        PairSource::Folder(folder) => from_folder(data, root, folder, false, None)?,
-        PairSource::Masks(folder) => from_folder(data, root, folder, true, target_classes)?,
+        PairSource::Folder(folder) => from_folder(data, root, folder, false, files)?,
+        PairSource::Masks(folder) => from_folder(data, root, folder, true, files)?,
     };
     data.paired = Some(paired);
     Ok(())
@@ -433,7 +442,7 @@ fn from_folder(
     root: &Path,
     folder: &Path,
     masks: bool,
-    target_classes: Option<usize>,
+    files: TargetFiles,
 ) -> Result<PairedTargets> {
     if data.paths.len() != data.len() {
         return Err(Error::data(
@@ -448,10 +457,15 @@ fn from_folder(
     if !folder.is_dir() {
         return Err(Error::data(folder, "is not a folder of target images"));
     }
-    let color = if masks || data.shape.channels == 1 {
+    let inputs_color = if data.shape.channels == 1 {
         super::config::Color::Grey
     } else {
         super::config::Color::Rgb
+    };
+    let color = if masks {
+        super::config::Color::Grey
+    } else {
+        files.color.unwrap_or(inputs_color)
     };
     let options = super::images::ImageOptions {
         size: None,
@@ -512,7 +526,7 @@ fn from_folder(
     }
     .with_values(&targets, &order);
     if masks {
-        let limit = target_classes.unwrap_or(256);
+        let limit = files.classes.unwrap_or(256);
         let mut highest = 0usize;
         for (s, map) in paired.values.chunks_exact_mut(shape.len()).enumerate() {
             for (p, value) in map.iter_mut().enumerate() {
@@ -533,7 +547,7 @@ fn from_folder(
                 *value = class as f32;
             }
         }
-        let classes = target_classes.unwrap_or(highest + 1).max(2);
+        let classes = files.classes.unwrap_or(highest + 1).max(2);
         paired.classes = (0..classes).map(|c| c.to_string()).collect();
     }
     Ok(paired)
@@ -590,7 +604,14 @@ mod tests {
     fn upscaling_a_constant_image_gives_it_back_and_keeps_the_original_as_target() {
         let shape = SampleShape::image(1, 8, 8);
         let mut data = Dataset::unlabelled("c", shape, vec![0.25; 64]);
-        pair(&mut data, &PairSource::Upscale(2), 0, Path::new("."), None).unwrap();
+        pair(
+            &mut data,
+            &PairSource::Upscale(2),
+            0,
+            Path::new("."),
+            TargetFiles::default(),
+        )
+        .unwrap();
         assert!(data.values.iter().all(|v| (v - 0.25).abs() < 1e-5));
         let paired = data.paired.unwrap();
         assert_eq!(paired.shape, shape);
@@ -608,7 +629,13 @@ mod tests {
         assert!(out[3] > 0.0 && out[3] < out[4] && out[4] < 1.0, "{out:?}");
         assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
         let mut odd = Dataset::unlabelled("odd", SampleShape::image(1, 9, 9), vec![0.0; 81]);
-        let error = pair(&mut odd, &PairSource::Upscale(2), 0, Path::new("."), None);
+        let error = pair(
+            &mut odd,
+            &PairSource::Upscale(2),
+            0,
+            Path::new("."),
+            TargetFiles::default(),
+        );
         assert!(error.unwrap_err().to_string().contains("multiples of 2"));
     }
 
@@ -621,7 +648,14 @@ mod tests {
             vec![2, 0],
         );
         data.class_names = vec!["a".into(), "b".into(), "c".into()];
-        pair(&mut data, &PairSource::Segment, 0, Path::new("."), None).unwrap();
+        pair(
+            &mut data,
+            &PairSource::Segment,
+            0,
+            Path::new("."),
+            TargetFiles::default(),
+        )
+        .unwrap();
         let paired = data.paired.as_ref().unwrap();
         assert_eq!(paired.values, vec![0.0, 3.0, 3.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
         assert_eq!(paired.classes, ["background", "a", "b", "c"]);
@@ -641,7 +675,7 @@ mod tests {
                 &PairSource::Segment,
                 0,
                 Path::new("."),
-                None
+                TargetFiles::default()
             )
             .is_err()
         );
@@ -655,7 +689,14 @@ mod tests {
             shape,
             vec![0, 1],
         );
-        pair(&mut data, &PairSource::Colourise, 3, Path::new("."), None).unwrap();
+        pair(
+            &mut data,
+            &PairSource::Colourise,
+            3,
+            Path::new("."),
+            TargetFiles::default(),
+        )
+        .unwrap();
         let paired = data.paired.as_ref().unwrap();
         assert_eq!(paired.shape, SampleShape::image(3, 2, 2));
         let first = paired.sample(0);
@@ -669,14 +710,30 @@ mod tests {
         let second = paired.sample(1);
         assert!(second[0] < 0.3 && second[8] > 0.7);
         let mut rgb = Dataset::unlabelled("rgb", SampleShape::image(3, 2, 2), vec![0.0; 12]);
-        assert!(pair(&mut rgb, &PairSource::Colourise, 0, Path::new("."), None).is_err());
+        assert!(
+            pair(
+                &mut rgb,
+                &PairSource::Colourise,
+                0,
+                Path::new("."),
+                TargetFiles::default()
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn inpainting_fills_boxes_with_grey_and_keeps_the_whole_image_as_target() {
         let shape = SampleShape::image(1, 8, 8);
         let mut data = Dataset::unlabelled("z", shape, vec![0.0; 64 * 3]);
-        pair(&mut data, &PairSource::Inpaint, 1, Path::new("."), None).unwrap();
+        pair(
+            &mut data,
+            &PairSource::Inpaint,
+            1,
+            Path::new("."),
+            TargetFiles::default(),
+        )
+        .unwrap();
         for i in 0..3 {
             let holes = data.sample(i).iter().filter(|&&v| v == HOLE_VALUE).count();
             assert!((4..=32).contains(&holes), "{holes}");
