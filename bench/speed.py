@@ -125,6 +125,45 @@ def torch_speed(py, spec, threads, args, out):
     return json.loads(Path(out).read_text()), None
 
 
+def aekit_epochs(config, name, threads, args, runs):
+    """`aekit train` for --whole-epochs epochs at the config's batch size: the training
+    samples/s of every epoch, from the run's history.csv."""
+    cmd = [AEKIT, "train", config, "--quiet", "--threads", threads, "--set",
+           f"train.epochs={args.whole_epochs}", "--set", f"runs_dir=\"{runs}\"", "--set",
+           f"name=\"{name}\"", "--set", "train.patience=1000000"]
+    if args.epoch_limit > 0:
+        cmd += ["--set", f"data.limit={args.epoch_limit}"]
+    r = run(cmd)
+    if r.returncode != 0:
+        return None, (r.stderr or r.stdout).strip().splitlines()[-1:]
+    rows = (Path(runs) / name / "history.csv").read_text().strip().splitlines()
+    column = rows[0].split(",").index("samples_per_sec")
+    return [float(line.split(",")[column]) for line in rows[1:]], None
+
+
+def torch_epochs(py, spec, threads, args, out):
+    manifest = json.loads((Path(spec) / "manifest.json").read_text())
+    batch = manifest["train"].get("batch_size", args.batch)
+    cmd = [py, TORCH_SCRIPT, "--spec", spec, "--epochs", args.whole_epochs, "--batch", batch,
+           "--limit", args.epoch_limit, "--threads", threads, "--json", out]
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    r = run(cmd, env=env)
+    if r.returncode != 0:
+        return None, (r.stderr or r.stdout).strip().splitlines()[-1:]
+    return json.loads(Path(out).read_text())["epoch_samples_per_s"], None
+
+
+def epoch_summary(runs):
+    """The median epoch throughput after the first over the runs, and the change from epoch
+    2 to the last (median over the runs)."""
+    runs = [r for r in runs or [] if r and len(r) >= 2]
+    if not runs:
+        return None, None
+    after_first = median([v for r in runs for v in r[1:]])
+    change = median([(r[-1] - r[1]) / r[1] for r in runs])
+    return after_first, change
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -157,6 +196,11 @@ def main():
     p.add_argument("--memory-limit", type=int, default=0,
                    help="train the memory runs on the first N training images (--set data.limit=N; "
                         "0: all), so that slow models fit their 10 epochs in minutes")
+    p.add_argument("--whole-epochs", type=int, default=0,
+                   help="also time N whole epochs of `aekit train` against N whole epochs of "
+                        "the PyTorch twin's loop, at each config's own batch size (0: off)")
+    p.add_argument("--epoch-limit", type=int, default=0,
+                   help="--whole-epochs: train on the first N training images (0: all)")
     p.add_argument("--no-torch", action="store_true", help="aekit only")
     p.add_argument("--no-build", action="store_true", help="use target/release/aekit as is")
     p.add_argument("--aekit", default=None,
@@ -226,6 +270,24 @@ def main():
                     if err:
                         row["problems"].append(f"PyTorch ({t} threads): {err}")
                     row["torch"].setdefault(t, []).append(b)
+
+    if args.whole_epochs > 0:
+        for name, title, config in models:
+            row = results[name]
+            if not (ROOT / config).exists():
+                continue
+            spec = work / f"{name}-check"
+            for i in range(args.repeat):
+                a, err = aekit_epochs(config, name, threads[-1], args, work / f"{name}-runs-{i}")
+                if err:
+                    row["problems"].append(f"aekit whole epochs: {err}")
+                row.setdefault("aekit_epochs", []).append(a)
+                if py and (spec / "manifest.json").exists():
+                    b, err = torch_epochs(py, spec, threads[-1], args,
+                                          work / f"{name}-torch-epochs-{i}.json")
+                    if err:
+                        row["problems"].append(f"PyTorch whole epochs: {err}")
+                    row.setdefault("torch_epochs", []).append(b)
 
     memory = {}
     if args.epochs_memory > 0:
@@ -307,6 +369,24 @@ def main():
                                                                             threads[-1]))
             w(f"| {row['title']} | " + " | ".join(cells) + f" | {ratio(a1, a0)} | "
               f"{ratio(t1, t0)} |")
+    if args.whole_epochs > 0:
+        w("")
+        w(f"## Whole epochs: `aekit train` against the PyTorch twin's loop, "
+          f"{args.whole_epochs} epochs at each config's batch size, {main_t} thread(s)"
+          + (f", the first {args.epoch_limit} training images" if args.epoch_limit else ""))
+        w("")
+        w("Median training samples/s of the epochs after the first; the change from epoch 2 to "
+          "the last (a fall of more than 10% is marked FAIL, for either side).")
+        w("")
+        w("| model | aekit | PyTorch | ratio | aekit epoch 2 -> last | PyTorch epoch 2 -> last |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, row in results.items():
+            a, da = epoch_summary(row.get("aekit_epochs"))
+            t, dt = epoch_summary(row.get("torch_epochs"))
+            mark = lambda d: "" if d is None else f"{100 * d:+.1f}%" + (
+                " FAIL" if d < -0.10 else "")
+            w(f"| {row['title']} | {fmt(a)} | {fmt(t)} | {ratio(a, t)} | {mark(da)} | "
+              f"{mark(dt)} |")
     w("")
     w("## Loss check (same weights, same batch; VAE with the same fixed noise)")
     w("")

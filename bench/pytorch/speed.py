@@ -467,6 +467,37 @@ def measure(args, manifest):
         infer_samples_per_s=infer_steps * args.batch / infer_s, peak_rss_mib=peak_rss_mib())
 
 
+def measure_epochs(args, manifest):
+    """Whole epochs as a user's loop runs them: each epoch a shuffled pass over the training
+    images in batches of --batch, each batch gathered, its loss computed and stepped, and
+    its value read (`loss.item()`); timed per epoch over the training steps only, as aekit's
+    `history.csv` counts them."""
+    torch.manual_seed(args.seed)
+    train_np, _, source = load_data(manifest, args.data)
+    train_x = torch.from_numpy(train_np[: args.limit] if args.limit else train_np)
+    model = build(manifest)
+    opt = optimizer(model, manifest["train"])
+    loss_name = manifest["train"]["loss"]
+    out_act = activation(manifest["model"].get("output_activation", "sigmoid"))
+    g = torch.Generator().manual_seed(args.seed)
+    n = train_x.shape[0]
+    per_epoch, last = [], None
+    for _ in range(args.epochs):
+        perm = torch.randperm(n, generator=g)
+        t0 = time.perf_counter()
+        for i in range(0, n, args.batch):
+            xb = train_x[perm[i:i + args.batch]]
+            loss = model.loss(xb, xb, loss_name, out_act)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = loss.item()
+        per_epoch.append(n / (time.perf_counter() - t0))
+    return dict(data=source, train_samples=n, batch_size=args.batch,
+                threads=torch.get_num_threads(), epochs=args.epochs,
+                epoch_samples_per_s=per_epoch, last_loss=last, peak_rss_mib=peak_rss_mib())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -482,6 +513,9 @@ def main(argv=None):
     p.add_argument("--check", action="store_true",
                    help="also compare the loss on aekit's exported weights and batch")
     p.add_argument("--no-time", action="store_true", help="only the loss check")
+    p.add_argument("--epochs", type=int, default=0,
+                   help="time this many whole epochs instead of --steps steps")
+    p.add_argument("--limit", type=int, default=0, help="--epochs: the first N training images")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
@@ -496,7 +530,12 @@ def main(argv=None):
         print(f"{manifest['name']}: loss check aekit {c['aekit_loss']:.7f} PyTorch "
               f"{c['torch_loss']:.7f} (float64 {c['float64_loss']:.7f}) relative difference "
               f"{c['relative_difference']:.2e}: {'ok' if c['ok'] else 'MISMATCH'}")
-    if not args.no_time:
+    if args.epochs > 0:
+        info.update(measure_epochs(args, manifest))
+        print(f"{manifest['name']}: whole epochs ({info['train_samples']} images, batch "
+              f"{args.batch}, {info['threads']} threads), samples/s: "
+              + " ".join(f"{v:.0f}" for v in info["epoch_samples_per_s"]))
+    elif not args.no_time:
         info.update(measure(args, manifest))
         print(f"{manifest['name']} ({manifest['kind']} model, {info['parameters']} parameters, "
               f"{info['threads']} threads, batch {args.batch}): train "
