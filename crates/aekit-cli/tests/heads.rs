@@ -290,15 +290,21 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
 fn a_head_on_an_encoder_level_reads_that_level() {
     // coarse-fine's dense encoder is 784-256-64: level 1 is the 256-unit hidden layer.
     let tmp = tempfile::tempdir().unwrap();
-    ok(train(
+    // Without the reconstruction (a plain classifier), so no reconstructions are drawn.
+    let shown = ok(train(
         tmp.path(),
         "coarse-fine.toml",
         1000,
         &[
             "train.epochs=4",
             "model.heads=[{name=\"shape\",kind=\"class\",level=1}]",
+            "model.reconstruction_weight=0",
         ],
     ));
+    assert!(
+        shown.contains("picture: ") && !shown.contains("reconstructions.png"),
+        "{shown}"
+    );
     let run = tmp.path().join("runs/coarse-fine");
     let specs: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("heads.json")).unwrap()).unwrap();

@@ -108,10 +108,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         s.best_epoch,
         s.mean_samples_per_sec
     );
-    println!(
-        "pictures: {} and {}",
-        outcome.run.loss_plot_path().display(),
-        outcome.run.reconstructions_path().display()
-    );
+    // A classifier (reconstruction weight 0) draws no reconstructions.
+    let reconstructions = outcome.run.reconstructions_path();
+    if reconstructions.is_file() {
+        println!(
+            "pictures: {} and {}",
+            outcome.run.loss_plot_path().display(),
+            reconstructions.display()
+        );
+    } else {
+        println!("picture: {}", outcome.run.loss_plot_path().display());
+    }
     Ok(())
 }
