@@ -139,14 +139,14 @@ impl Dataset {
     pub fn target_rows(&self, start: usize, end: usize) -> Option<(Vec<f32>, usize)> {
         self.paired
             .as_ref()
-            .map(|p| (p.loss_rows(start, end), p.output_shape().len()))
+            .map(|p| (p.loss_rows(start..end), p.output_shape().len()))
     }
 
     /// The loss targets of the samples at `indices` (see [`Dataset::target_rows`]).
     pub fn gather_target_rows(&self, indices: &[usize]) -> Option<Vec<f32>> {
         self.paired
             .as_ref()
-            .map(|p| p.subset(indices).loss_rows(0, indices.len()))
+            .map(|p| p.loss_rows(indices.iter().copied()))
     }
 
     /// For segmentation data, the number of pixel classes.

@@ -137,15 +137,8 @@ impl PairedTargets {
             values.extend_from_slice(self.sample(i));
         }
         PairedTargets {
-            values,
-            ..self.clone_empty()
-        }
-    }
-
-    fn clone_empty(&self) -> PairedTargets {
-        PairedTargets {
             shape: self.shape,
-            values: Vec::new(),
+            values,
             classes: self.classes.clone(),
         }
     }
@@ -165,23 +158,25 @@ impl PairedTargets {
         }
     }
 
-    /// The targets of samples `start..end` as the loss takes them: the images, or the class
-    /// maps one-hot per pixel (`classes x h x w` per sample).
-    pub fn loss_rows(&self, start: usize, end: usize) -> Vec<f32> {
+    /// The targets of the samples at `indices`, in that order, as the loss takes them: the
+    /// images, or the class maps one-hot per pixel (`classes x h x w` per sample). Written
+    /// straight into one buffer (this runs on the batch thread for every training step).
+    pub fn loss_rows(&self, indices: impl ExactSizeIterator<Item = usize>) -> Vec<f32> {
         let n = self.shape.len();
-        let rows = &self.values[start * n..end * n];
-        if !self.is_segmentation() {
-            return rows.to_vec();
-        }
-        let classes = self.classes.len();
-        let mut one_hot = vec![0.0f32; (end - start) * classes * n];
-        for (s, map) in rows.chunks_exact(n).enumerate() {
-            let sample = &mut one_hot[s * classes * n..(s + 1) * classes * n];
-            for (p, &class) in map.iter().enumerate() {
-                sample[class as usize * n + p] = 1.0;
+        let classes = self.classes.len().max(1);
+        let mut rows = vec![0.0f32; indices.len() * classes * n];
+        for (s, i) in indices.enumerate() {
+            let map = self.sample(i);
+            let row = &mut rows[s * classes * n..(s + 1) * classes * n];
+            if self.is_segmentation() {
+                for (p, &class) in map.iter().enumerate() {
+                    row[class as usize * n + p] = 1.0;
+                }
+            } else {
+                row.copy_from_slice(map);
             }
         }
-        one_hot
+        rows
     }
 }
 
@@ -521,10 +516,9 @@ fn from_folder(
     let order: Vec<usize> = input_names.iter().map(|n| index[n]).collect();
     let mut paired = PairedTargets {
         shape,
-        values: Vec::new(),
+        values: targets.subset(&order).values,
         classes: Vec::new(),
-    }
-    .with_values(&targets, &order);
+    };
     if masks {
         let limit = files.classes.unwrap_or(256);
         let mut highest = 0usize;
@@ -551,15 +545,6 @@ fn from_folder(
         paired.classes = (0..classes).map(|c| c.to_string()).collect();
     }
     Ok(paired)
-}
-
-impl PairedTargets {
-    fn with_values(mut self, source: &Dataset, order: &[usize]) -> PairedTargets {
-        for &i in order {
-            self.values.extend_from_slice(source.sample(i));
-        }
-        self
-    }
 }
 
 #[cfg(test)]
@@ -660,7 +645,7 @@ mod tests {
         assert_eq!(paired.values, vec![0.0, 3.0, 3.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
         assert_eq!(paired.classes, ["background", "a", "b", "c"]);
         assert_eq!(paired.output_shape(), SampleShape::image(4, 2, 2));
-        let rows = paired.loss_rows(0, 1);
+        let rows = paired.loss_rows(0..1);
         // Class-major: background's plane, then a's, b's, c's.
         assert_eq!(
             rows,

@@ -302,6 +302,9 @@ pub struct LossParts {
     pub terms: Vec<(&'static str, Tensor<1>)>,
     /// The code the loss was computed from (a VAE's posterior mean), for heads on it.
     pub code: Option<Tensor<2>>,
+    /// Every encoder level's outputs on the way to the code (the code last), when the family
+    /// computed them anyway, for heads on a level.
+    pub levels: Vec<Tensor<2>>,
 }
 
 impl LossParts {
@@ -311,6 +314,7 @@ impl LossParts {
             total: reconstruction,
             terms: Vec::new(),
             code: None,
+            levels: Vec::new(),
         }
     }
 
@@ -320,12 +324,20 @@ impl LossParts {
             total: term.clone(),
             terms: vec![(name, term)],
             code: None,
+            levels: Vec::new(),
         }
     }
 
     /// The loss with the code it came from.
     pub fn with_code(mut self, code: Tensor<2>) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    /// The loss with the encoder levels it came from, the code last.
+    pub fn with_levels(mut self, levels: Vec<Tensor<2>>) -> Self {
+        self.code = levels.last().cloned();
+        self.levels = levels;
         self
     }
 

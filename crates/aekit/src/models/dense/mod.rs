@@ -128,7 +128,7 @@ impl DenseAutoencoder {
             .clone();
         let logits = self.decode_logits(code.clone());
         let mut parts = LossParts::new(loss.compute(logits, target, self.output_activation))
-            .with_code(code.clone());
+            .with_levels(activations.clone());
         if let Some(sparsity) = &self.sparsity {
             let layer = sparsity.layer.unwrap_or(activations.len());
             parts.add(

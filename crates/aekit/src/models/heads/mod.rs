@@ -160,25 +160,36 @@ pub fn input_widths(
         .collect()
 }
 
-/// Each head's input for a batch: its encoder level's outputs, or the code. The levels are
-/// computed only when a head reads one.
-fn head_inputs(
+/// Each head's input for a batch: its encoder level's outputs, or the code (`levels`'s
+/// last entry).
+fn head_inputs(specs: &[HeadSpec], levels: &[Tensor<2>]) -> Vec<Tensor<2>> {
+    let code = levels.last().expect("an encoder gives a code");
+    specs
+        .iter()
+        .map(|spec| match spec.level {
+            Some(level) => levels[level - 1].clone(),
+            None => code.clone(),
+        })
+        .collect()
+}
+
+/// What the encoder gave for a batch, the code last: every level when a head reads one (as
+/// the family's loss computed them, or computed here), else the code alone.
+fn encoder_outputs(
     model: &Autoencoder,
     specs: &[HeadSpec],
     input: Tensor<2>,
-    code: Tensor<2>,
+    parts: Option<&crate::models::LossParts>,
 ) -> Vec<Tensor<2>> {
-    let levels = specs
-        .iter()
-        .any(|s| s.level.is_some())
-        .then(|| model.encoder_levels(input));
-    specs
-        .iter()
-        .map(|spec| match (spec.level, &levels) {
-            (Some(level), Some(levels)) => levels[level - 1].clone(),
-            _ => code.clone(),
-        })
-        .collect()
+    let wants_levels = specs.iter().any(|s| s.level.is_some());
+    match parts {
+        Some(parts) if wants_levels && !parts.levels.is_empty() => parts.levels.clone(),
+        Some(parts) if !wants_levels && parts.code.is_some() => {
+            vec![parts.code.clone().expect("checked")]
+        }
+        _ if wants_levels => model.encoder_levels(input),
+        _ => vec![model.encode(input)],
+    }
 }
 
 /// The specs of `configs` from the training split: classes, class weights, the regression
@@ -408,18 +419,10 @@ pub fn network_loss(
     settings: &NetworkSettings<'_>,
 ) -> NetworkLoss {
     let device = input.device();
-    let (mut total, mut terms, code) = if settings.reconstruction_weight > 0.0 {
+    let (mut total, mut terms, levels) = if settings.reconstruction_weight > 0.0 {
         let parts = model.loss_parts(input.clone(), target, settings.loss);
-        let code = if heads.is_empty() {
-            None
-        } else {
-            Some(
-                parts
-                    .code
-                    .clone()
-                    .unwrap_or_else(|| model.encode(input.clone())),
-            )
-        };
+        let levels = (!heads.is_empty())
+            .then(|| encoder_outputs(model, settings.specs, input, Some(&parts)));
         let mut terms: Vec<(String, Tensor<1>)> = parts
             .terms
             .into_iter()
@@ -433,17 +436,17 @@ pub fn network_loss(
         } else {
             parts.total.mul_scalar(settings.reconstruction_weight)
         };
-        (total, terms, code)
+        (total, terms, levels)
     } else {
         (
             Tensor::<1>::zeros([1], &device),
             Vec::new(),
-            Some(model.encode(input.clone())),
+            Some(encoder_outputs(model, settings.specs, input, None)),
         )
     };
     let mut outputs = Vec::with_capacity(heads.heads.len());
-    if let Some(code) = code {
-        let inputs = head_inputs(model, settings.specs, input, code);
+    if let Some(levels) = levels {
+        let inputs = head_inputs(settings.specs, &levels);
         for (((head, spec), head_targets), head_input) in heads
             .heads
             .iter()
