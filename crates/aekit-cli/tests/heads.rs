@@ -238,6 +238,8 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
             "name=ae",
             "model.heads=[]",
             "train.labelled_per_batch=0",
+            "model.kind=\"denoising\"",
+            "model.corruption={kind=\"masking\",p=0.3}",
         ],
     ));
     let ae = tmp.path().join("runs/ae");
@@ -251,6 +253,8 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
             "0.5",
             "--epochs",
             "2",
+            "--set",
+            "train.learning_rate=3e-4",
         ];
         args.extend_from_slice(extra);
         let out = ok(aekit(tmp.path(), &args));
@@ -260,6 +264,28 @@ fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
     let frozen = tmp.path().join("runs/ae-classify-frozen-labels-0.5");
     let config = std::fs::read_to_string(frozen.join("config.toml")).unwrap();
     assert!(config.contains("freeze_encoder = true") && config.contains("init_from"));
+    assert!(
+        config.contains("learning_rate = 0.0003"),
+        "--set applies: {config}"
+    );
+    // The classifier learns from clean inputs (the denoising run's corruption was its
+    // pre-training task) and from standardised codes, measured when it started.
+    assert!(
+        config.contains("kind = \"dense\"") && !config.contains("corruption"),
+        "{config}"
+    );
+    assert!(config.contains("standardize = true"), "{config}");
+    let specs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(frozen.join("heads.json")).unwrap()).unwrap();
+    assert_eq!(specs[0]["input_mean"].as_array().map(Vec::len), Some(64));
+    assert_eq!(specs[0]["input_scale"].as_array().map(Vec::len), Some(64));
+    clean_error(
+        aekit(
+            tmp.path(),
+            &["classify", ae_arg, "--force", "--set", "train.epochs=-1"],
+        ),
+        "train.epochs",
+    );
     // A frozen encoder is the source's: the codes of the same inputs are identical.
     let codes = |run: &Path, name: &str| {
         let out = tmp.path().join(name);

@@ -235,11 +235,14 @@ impl TrainedModel {
             .zip(specs)
             .map(|(head, spec)| match spec.level {
                 None => self.map_batches(&codes, self.code_len, "codes", |z| {
-                    heads::predictions(head.forward(z), spec)
+                    heads::predictions(head.forward(spec.head_input(z)), spec)
                 }),
                 Some(level) => self.map_batches(inputs, self.input_len(), "inputs", |x| {
                     let levels = self.model.encoder_levels(x);
-                    heads::predictions(head.forward(levels[level - 1].clone()), spec)
+                    heads::predictions(
+                        head.forward(spec.head_input(levels[level - 1].clone())),
+                        spec,
+                    )
                 }),
             })
             .collect()

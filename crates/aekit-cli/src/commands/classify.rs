@@ -35,6 +35,10 @@ pub struct ClassifyArgs {
     /// Seed of the labels drawn with --label-fraction.
     #[arg(long, default_value_t = 0)]
     label_seed: u64,
+    /// Override a value of the classifier's config, e.g. `--set train.learning_rate=1e-4`
+    /// (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Replace the classifier's run directory if it exists.
     #[arg(long)]
     force: bool,
@@ -61,6 +65,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
             hidden: args.hidden.clone(),
             epochs: args.epochs,
             label_seed: args.label_seed,
+            overrides: args.set.clone(),
         },
     )?;
     let options = TrainOptions {

@@ -47,6 +47,8 @@ pub struct ClassifierOptions {
     pub epochs: Option<usize>,
     /// The seed of the label draw.
     pub label_seed: u64,
+    /// Config overrides applied last (`train.learning_rate=1e-4`), as `aekit train --set`.
+    pub overrides: Vec<String>,
 }
 
 /// Labelled samples added to every batch when the classifier trains on a fraction of the
@@ -82,8 +84,11 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         regression_loss: RegressionLoss::Mse,
         pseudo_label_threshold: None,
         pseudo_label_weight: 1.0,
+        // A pre-trained encoder's codes are far from unit scale (a ReLU code of the MNIST
+        // autoencoder: mean 4.6, up to 26); the scratch baseline gets the same treatment.
+        standardize: true,
     };
-    set_heads(&mut config.model, vec![head]);
+    as_classifier(&mut config.model, vec![head]);
     let frozen = options.encoder == EncoderUse::Frozen;
     config.train.freeze_encoder = frozen;
     config.train.init_from = (options.encoder != EncoderUse::FromScratch)
@@ -112,19 +117,40 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         options.encoder.suffix()
     );
     config.runs_dir = run_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    config.validate(&run.config_path().display().to_string())?;
-    Ok(config)
+    let source = run.config_path().display().to_string();
+    if options.overrides.is_empty() {
+        config.validate(&source)?;
+        Ok(config)
+    } else {
+        // Through the TOML text, so that an override is checked as `aekit train --set` is.
+        RunConfig::parse(&config.to_toml(), &source, &options.overrides)
+    }
 }
 
-/// Replaces a model's heads with `heads` and turns its reconstruction off.
-fn set_heads(model: &mut ModelConfig, heads: Vec<HeadConfig>) {
+/// Makes `model` a classifier: `heads` replace its own, its reconstruction is off, and it
+/// learns from clean inputs. A denoising run's corruption was its pre-training task; kept,
+/// it would also regularise the from-scratch baseline, which is then no longer the plain
+/// network that the literature's comparison (Vincent et al. 2010, fine-tuning on clean
+/// inputs) measures pre-training against.
+fn as_classifier(model: &mut ModelConfig, heads: Vec<HeadConfig>) {
+    if let ModelConfig::Denoising(config) = model {
+        let mut dense = config.clone();
+        dense.corruption = None;
+        *model = ModelConfig::Dense(dense);
+    }
     let (slot, weight) = match model {
         ModelConfig::Vae(config) => (&mut config.heads, &mut config.reconstruction_weight),
-        ModelConfig::Conv(config) => (&mut config.heads, &mut config.reconstruction_weight),
+        ModelConfig::Conv(config) => {
+            config.corruption = None;
+            (&mut config.heads, &mut config.reconstruction_weight)
+        }
         ModelConfig::Dense(config)
         | ModelConfig::Sparse(config)
         | ModelConfig::Contractive(config)
-        | ModelConfig::Denoising(config) => (&mut config.heads, &mut config.reconstruction_weight),
+        | ModelConfig::Denoising(config) => {
+            config.corruption = None;
+            (&mut config.heads, &mut config.reconstruction_weight)
+        }
         ModelConfig::Codec(_) => return,
     };
     *slot = heads;

@@ -77,6 +77,13 @@ pub struct DataConfig {
     /// `"angle"` (the multi-output example: a digit's class and its rotation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotate: Option<[f64; 2]>,
+    /// With `rotate`: every time a training sample is used, it is rotated from its
+    /// unrotated image by a fresh angle drawn from the range (seeded by `train.seed`, the
+    /// epoch and the step), and its `"angle"` target is that angle: augmentation that shows
+    /// each image at many angles instead of one. Validation keeps its fixed, seeded angles,
+    /// and so does the training split wherever else it is read (`aekit eval --split train`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rotate_every_use: bool,
     /// A CSV of per-sample targets for heads: a header `id,<name>...`, one row per training
     /// sample, empty cells for missing values. `id` is the file name (or path relative to
     /// the data folder) of image files, else the sample's position in the source (0, 1, ...).
@@ -149,6 +156,7 @@ impl Default for DataConfig {
             train_classes: Vec::new(),
             exclude_classes: Vec::new(),
             rotate: None,
+            rotate_every_use: false,
             targets_csv: None,
             target: None,
             target_classes: None,
@@ -382,6 +390,12 @@ impl DataConfig {
                  not [{low}, {high}]"
             ));
         }
+        if self.rotate_every_use && self.rotate.is_none() {
+            return Err(
+                "`data.rotate_every_use` redraws the angles of `data.rotate`, which is not given"
+                    .into(),
+            );
+        }
         if let Some(source) = self.pair_source()? {
             if self.binarize == Binarize::Dynamic {
                 return Err(format!(
@@ -609,6 +623,9 @@ fn derive_targets(
         }
     }
     if let Some(range) = config.rotate {
+        if config.rotate_every_use {
+            train.unrotated = Some(train.values.clone());
+        }
         super::targets::rotate(&mut train, range, config.seed ^ 0x5EED_0001)?;
         if let Some(test) = &mut test {
             super::targets::rotate(test, range, config.seed ^ 0x5EED_0002)?;

@@ -146,6 +146,7 @@ pub fn load_pair(images_path: &Path, labels_path: &Path) -> Result<Dataset> {
         paths: Vec::new(),
         targets: Vec::new(),
         paired: None,
+        unrotated: None,
     })
 }
 

@@ -62,6 +62,7 @@ pub fn load_file(path: &Path, options: &ImageOptions) -> Result<Dataset> {
         paths: vec![path.to_path_buf()],
         targets: Vec::new(),
         paired: None,
+        unrotated: None,
     })
 }
 
@@ -168,6 +169,7 @@ pub fn load_folder(dir: &Path, options: &ImageOptions) -> Result<Dataset> {
         paths,
         targets: Vec::new(),
         paired: None,
+        unrotated: None,
     })
 }
 

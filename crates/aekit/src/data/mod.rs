@@ -99,6 +99,9 @@ pub struct Dataset {
     pub targets: Vec<targets::TargetColumn>,
     /// For image-to-image data (`[data] target`): each sample's target image or class map.
     pub paired: Option<pairs::PairedTargets>,
+    /// With `[data] rotate_every_use`: the samples before their rotation, from which every
+    /// training use draws a fresh angle (`values` hold the fixed, seeded rotation).
+    pub unrotated: Option<Vec<f32>>,
 }
 
 impl Dataset {
@@ -113,6 +116,7 @@ impl Dataset {
             paths: Vec::new(),
             targets: Vec::new(),
             paired: None,
+            unrotated: None,
         }
     }
 
@@ -186,6 +190,13 @@ impl Dataset {
                 })
                 .collect(),
             paired: self.paired.as_ref().map(|p| p.subset(indices)),
+            unrotated: self.unrotated.as_ref().map(|source| {
+                let len = self.shape.len();
+                indices
+                    .iter()
+                    .flat_map(|&i| source[i * len..(i + 1) * len].iter().copied())
+                    .collect()
+            }),
         }
     }
 
@@ -347,6 +358,7 @@ mod tests {
             paths: Vec::new(),
             targets: Vec::new(),
             paired: None,
+            unrotated: None,
         };
         let sample = data.seeded_sample(6, 1);
         let labels = sample.labels.clone().unwrap();

@@ -57,6 +57,7 @@ pub fn generate(count: usize, size: usize, seed: u64) -> Dataset {
         paths: Vec::new(),
         targets: Vec::new(),
         paired: None,
+        unrotated: None,
     }
 }
 

@@ -153,6 +153,7 @@ pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Dataset> {
         paths: Vec::new(),
         targets: Vec::new(),
         paired: None,
+        unrotated: None,
     })
 }
 

@@ -304,6 +304,35 @@ pub fn rotate(data: &mut Dataset, range: [f64; 2], seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// With `[data] rotate_every_use`: each sample of a batch (`indices` into `data`, whose
+/// `unrotated` images they are read from) rotated by a fresh angle drawn from `range` with
+/// `rng` into `batch` (one sample after another); returns the angles in degrees.
+pub fn rotate_afresh(
+    data: &Dataset,
+    indices: &[usize],
+    range: [f64; 2],
+    rng: &mut rand::rngs::StdRng,
+    batch: &mut [f32],
+) -> Vec<f32> {
+    let Some(unrotated) = &data.unrotated else {
+        return Vec::new();
+    };
+    let len = data.shape.len();
+    indices
+        .iter()
+        .zip(batch.chunks_mut(len))
+        .map(|(&i, out)| {
+            let angle = if range[0] == range[1] {
+                range[0]
+            } else {
+                rng.random_range(range[0]..range[1])
+            };
+            rotate_image(&unrotated[i * len..(i + 1) * len], out, data.shape, angle);
+            angle as f32
+        })
+        .collect()
+}
+
 /// `source` rotated by `degrees` counter-clockwise into `out` (same shape, every channel).
 fn rotate_image(source: &[f32], out: &mut [f32], shape: super::SampleShape, degrees: f64) {
     let (h, w) = (shape.height, shape.width);
@@ -542,6 +571,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("only images rotate"), "{err}");
+    }
+
+    #[test]
+    fn rotation_afresh_turns_the_unrotated_image_and_reports_its_angle() {
+        let mut values = vec![0.0; 2 * 25];
+        values[2 * 5 + 4] = 1.0;
+        values[25 + 2 * 5 + 3] = 0.5;
+        let mut data = Dataset::unlabelled("dots", SampleShape::image(1, 5, 5), values);
+        data.unrotated = Some(data.values.clone());
+        let mut fixed = data.clone();
+        rotate(&mut fixed, [90.0, 90.0], 7).unwrap();
+        // Batch order [1, 0]; a fixed range gives the fixed rotation's images exactly.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut batch = vec![9.0; 50];
+        let angles = rotate_afresh(&data, &[1, 0], [90.0, 90.0], &mut rng, &mut batch);
+        assert_eq!(angles, vec![90.0, 90.0]);
+        assert_eq!(&batch[..25], &fixed.values[25..]);
+        assert_eq!(&batch[25..], &fixed.values[..25]);
+        // Drawn angles lie in the range, differ between draws, and repeat with the seed.
+        let draw = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut out = vec![0.0; 50];
+            rotate_afresh(&data, &[0, 1], [-45.0, 45.0], &mut rng, &mut out)
+        };
+        let first = draw(3);
+        assert!(first.iter().all(|a| (-45.0..45.0).contains(a)), "{first:?}");
+        assert_ne!(first[0], first[1]);
+        assert_eq!(draw(3), first);
+        assert_ne!(draw(4), first);
+        // Without unrotated images there is nothing to draw from.
+        data.unrotated = None;
+        assert!(rotate_afresh(&data, &[0], [0.0, 1.0], &mut rng, &mut batch).is_empty());
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     let model = config.model.init_mapped(shape, output_shape, &autodiff)?;
     let optimizer = train_config.optimizer();
     let head_configs = config.model.heads();
-    let (specs, train_targets) = heads::resolve_training(head_configs, &splits.train)?;
+    let (mut specs, train_targets) = heads::resolve_training(head_configs, &splits.train)?;
     let valid_targets = heads::resolve_split(head_configs, &specs, &splits.valid)?;
     let widths = heads::input_widths(&model, head_configs, shape, &autodiff)?;
     let heads = Heads::init(head_configs, &specs, &widths, &autodiff);
@@ -144,6 +144,25 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
     } else {
         model
     };
+    if options.resume {
+        // A resumed run keeps the standardisation it measured when it started: measured
+        // again, a fine-tuned encoder's changed codes would give other figures.
+        if head_configs.iter().any(|c| c.standardize) {
+            let saved: Vec<HeadSpec> = run_dir::read_json(&run.heads_spec_path())?;
+            for (spec, saved) in specs.iter_mut().zip(saved) {
+                spec.input_mean = saved.input_mean;
+                spec.input_scale = saved.input_scale;
+            }
+        }
+    } else {
+        heads::measure_standardisation(
+            &model.valid(),
+            head_configs,
+            &mut specs,
+            &splits.train,
+            &plain,
+        );
+    }
     run_dir::write_atomic(&run.config_path(), config.to_toml().as_bytes())?;
     let meta = ModelMeta {
         sample_shape: shape,
@@ -545,6 +564,17 @@ fn run_epochs(
         // while the current step computes.
         let corruption = config.model.corruption();
         let binarize = config.data.binarize == data::Binarize::Dynamic;
+        let rotate_afresh = config
+            .data
+            .rotate
+            .filter(|_| config.data.rotate_every_use && train.unrotated.is_some());
+        let angle_heads: Vec<bool> = config
+            .model
+            .heads()
+            .iter()
+            .map(|h| h.target == data::targets::ANGLE)
+            .collect();
+        let angle_heads = &angle_heads;
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
@@ -568,6 +598,19 @@ fn run_epochs(
                         drawn
                     };
                     let mut clean = gather(train, indices);
+                    let mut targets: Vec<HeadTargets> =
+                        train_targets.iter().map(|t| t.subset(indices)).collect();
+                    if let Some(range) = rotate_afresh {
+                        let mut rng = step_rng(tc.seed ^ 0x5EED_0003, epoch, step);
+                        let angles = data::targets::rotate_afresh(
+                            train, indices, range, &mut rng, &mut clean,
+                        );
+                        for (head, targets) in targets.iter_mut().enumerate() {
+                            if angle_heads[head] {
+                                targets.values.clone_from(&angles);
+                            }
+                        }
+                    }
                     if binarize {
                         let mut rng = step_rng(tc.seed ^ 0xB1_4A_21_5E, epoch, step);
                         data::config::binarize_in_place(&mut clean, &mut rng);
@@ -575,7 +618,6 @@ fn run_epochs(
                     // The noise depends only on (seed, epoch, step): a resumed run sees the same.
                     let noisy = corruption
                         .map(|c| c.corrupted(&clean, &mut step_rng(tc.seed, epoch, step)));
-                    let targets = train_targets.iter().map(|t| t.subset(indices)).collect();
                     let batch = Batch {
                         step,
                         clean,

@@ -75,6 +75,12 @@ pub struct HeadConfig {
     /// The weight of the pseudo-labelled samples' mean loss beside the labelled ones'.
     #[serde(default = "one")]
     pub pseudo_label_weight: f64,
+    /// Standardise the head's input: each value minus its mean, over its standard deviation,
+    /// both measured over the training samples once when training starts (and kept in
+    /// `heads.json`). A head on a pre-trained encoder, whose codes are far from unit scale,
+    /// then learns as it would on well-scaled features; `aekit classify` turns it on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standardize: bool,
 }
 
 /// What a head predicts.

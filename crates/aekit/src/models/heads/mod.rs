@@ -62,6 +62,101 @@ pub struct HeadSpec {
     /// The weight of the pseudo-labelled samples' loss.
     #[serde(default)]
     pub pseudo_label_weight: f64,
+    /// With `standardize`: the mean of each input value over the training samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_mean: Vec<f32>,
+    /// With `standardize`: the reciprocal of each input value's standard deviation (1 for a
+    /// value that never changed, such as a dead ReLU unit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_scale: Vec<f32>,
+}
+
+impl HeadSpec {
+    /// The head's input as it learns it: standardised when `input_mean` / `input_scale`
+    /// were measured, else `input` itself.
+    pub fn head_input(&self, input: Tensor<2>) -> Tensor<2> {
+        if self.input_mean.is_empty() {
+            return input;
+        }
+        let device = input.device();
+        let width = self.input_mean.len();
+        let row = |values: &[f32]| {
+            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [1, width]), &device)
+        };
+        (input - row(&self.input_mean)) * row(&self.input_scale)
+    }
+}
+
+/// Measures the standardisation of every head with `standardize` (its input's mean and
+/// spread over up to 10,000 training samples, evenly spaced, through `model` as it is now)
+/// into `specs`.
+pub fn measure_standardisation(
+    model: &Autoencoder,
+    configs: &[HeadConfig],
+    specs: &mut [HeadSpec],
+    train: &Dataset,
+    device: &Device,
+) {
+    const SAMPLES: usize = 10_000;
+    const BATCH: usize = 1_000;
+    if !configs.iter().any(|c| c.standardize) {
+        return;
+    }
+    let picked: Vec<usize> = if train.len() <= SAMPLES {
+        (0..train.len()).collect()
+    } else {
+        (0..SAMPLES).map(|i| i * train.len() / SAMPLES).collect()
+    };
+    let levels_wanted = specs.iter().any(|s| s.level.is_some());
+    let mut sums: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+    let mut squares: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+    for chunk in picked.chunks(BATCH) {
+        let values: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| train.sample(i).iter().copied())
+            .collect();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(values, [chunk.len(), train.shape.len()]),
+            device,
+        );
+        let levels = if levels_wanted {
+            model.encoder_levels(x)
+        } else {
+            vec![model.encode(x)]
+        };
+        let inputs = head_inputs(specs, &levels);
+        for (i, (config, input)) in configs.iter().zip(inputs).enumerate() {
+            if !config.standardize {
+                continue;
+            }
+            let [rows, width] = input.dims();
+            let data: Vec<f32> = input.into_data().try_into_vec::<f32>().unwrap_or_default();
+            sums[i].resize(width, 0.0);
+            squares[i].resize(width, 0.0);
+            for row in data.chunks(width).take(rows) {
+                for (j, &v) in row.iter().enumerate() {
+                    sums[i][j] += v as f64;
+                    squares[i][j] += (v as f64) * (v as f64);
+                }
+            }
+        }
+    }
+    let n = picked.len().max(1) as f64;
+    for ((spec, sum), square) in specs.iter_mut().zip(sums).zip(squares) {
+        if sum.is_empty() {
+            continue;
+        }
+        spec.input_mean = sum.iter().map(|s| (s / n) as f32).collect();
+        spec.input_scale = sum
+            .iter()
+            .zip(&square)
+            .map(|(s, q)| {
+                let mean = s / n;
+                let std = (q / n - mean * mean).max(0.0).sqrt();
+                if std > 1e-6 { (1.0 / std) as f32 } else { 1.0 }
+            })
+            .collect();
+    }
 }
 
 /// One head: dense layers from the code to the head's outputs.
@@ -348,6 +443,8 @@ fn class_spec(
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        input_mean: Vec::new(),
+        input_scale: Vec::new(),
     })
 }
 
@@ -379,6 +476,8 @@ fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec 
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        input_mean: Vec::new(),
+        input_scale: Vec::new(),
     }
 }
 
@@ -459,7 +558,7 @@ pub fn network_loss(
             } else {
                 head_input
             };
-            let output = head.forward(head_input);
+            let output = head.forward(spec.head_input(head_input));
             let loss = head_loss(output.clone(), spec, head_targets, &device);
             if spec.weight > 0.0 {
                 total = total + loss.clone().mul_scalar(spec.weight);

@@ -20,6 +20,8 @@ fn class_spec(classes: usize, weights: Vec<f32>) -> HeadSpec {
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        input_mean: Vec::new(),
+        input_scale: Vec::new(),
     }
 }
 
@@ -126,6 +128,7 @@ fn regression_learns_standardised_targets_and_predicts_in_their_units() {
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 1.0,
+        standardize: false,
         hidden: vec![],
         activation: Activation::Relu,
         weight: 1.0,
@@ -194,4 +197,57 @@ fn tallies_count_accuracy_confusion_and_errors() {
     assert_eq!(samples, 3);
     assert!((accuracy - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(confusion, vec![vec![1, 0, 0], vec![0, 1, 0], vec![1, 0, 0]]);
+}
+
+#[test]
+fn standardisation_gives_the_heads_input_zero_mean_and_unit_spread() {
+    let device = Device::flex();
+    let model: crate::models::ModelConfig =
+        toml::from_str("kind = \"dense\"\nhidden = [6]\ncode = 3\nactivation = \"relu\"").unwrap();
+    let shape = SampleShape::features(5);
+    let model = model.init_mapped(shape, shape, &device).unwrap();
+    let values: Vec<f32> = (0..200).map(|i| ((i * 37) % 101) as f32 / 25.0).collect();
+    let data = Dataset::unlabelled("rows", shape, values.clone());
+    let mut config: HeadConfig =
+        toml::from_str("name = \"c\"\nkind = \"class\"\nstandardize = true").unwrap();
+    let mut specs = vec![class_spec(2, vec![1.0, 1.0])];
+    measure_standardisation(
+        &model,
+        std::slice::from_ref(&config),
+        &mut specs,
+        &data,
+        &device,
+    );
+    assert_eq!(specs[0].input_mean.len(), 3);
+    let x = Tensor::<2>::from_data(TensorData::new(values, [40, 5]), &device);
+    let code: Vec<f32> = model.encode(x.clone()).into_data().try_into_vec().unwrap();
+    let standardised: Vec<f32> = specs[0]
+        .head_input(model.encode(x.clone()))
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    for j in 0..3 {
+        let column: Vec<f64> = (0..40).map(|r| standardised[r * 3 + j] as f64).collect();
+        let mean = column.iter().sum::<f64>() / 40.0;
+        let spread = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 40.0).sqrt();
+        assert!(mean.abs() < 1e-4, "value {j}: mean {mean}");
+        // A value that never changed (a dead ReLU unit) is left at scale 1, not blown up.
+        let constant = (0..40).all(|r| code[r * 3 + j] == code[j]);
+        let expected = if constant { 0.0 } else { 1.0 };
+        assert!(
+            (spread - expected).abs() < 1e-3,
+            "value {j}: spread {spread}"
+        );
+    }
+    // Without `standardize` nothing is measured and the input passes unchanged.
+    config.standardize = false;
+    let mut plain = vec![class_spec(2, vec![1.0, 1.0])];
+    measure_standardisation(&model, &[config], &mut plain, &data, &device);
+    assert!(plain[0].input_mean.is_empty());
+    let same: Vec<f32> = plain[0]
+        .head_input(model.encode(x))
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    assert_eq!(same, code);
 }
