@@ -227,6 +227,59 @@ fn semi_supervised_labels_and_coarse_groups_train_and_resume() {
 }
 
 #[test]
+fn a_consistency_term_trains_on_two_corrupted_views_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sets = |name: &str, epochs: usize| {
+        vec![
+            format!("name=\"{name}\""),
+            format!("train.epochs={epochs}"),
+            "model.kind=\"denoising\"".to_string(),
+            "model.corruption={kind=\"masking\",p=0.3}".to_string(),
+            "model.heads=[{name=\"shape\",kind=\"class\",label_fraction=0.05,consistency_weight=10.0,consistency_rampup=2}]".to_string(),
+        ]
+    };
+    let run = |name: &str, epochs: usize| {
+        let sets = sets(name, epochs);
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        ok(train(tmp.path(), "coarse-fine.toml", 400, &sets));
+        std::fs::read_to_string(tmp.path().join("runs").join(name).join("history.csv")).unwrap()
+    };
+    let straight = run("straight", 3);
+    let header = straight.lines().next().unwrap();
+    assert!(header.contains("train_shape_consistency"), "{header}");
+    assert!(
+        !header.contains("valid_shape_consistency"),
+        "validation measures no consistency: {header}"
+    );
+    run("resumed", 2);
+    let resumed = tmp.path().join("runs/resumed");
+    ok(aekit(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            resumed.to_str().unwrap(),
+            "--set",
+            "train.epochs=3",
+            "--quiet",
+        ],
+    ));
+    let resumed = std::fs::read_to_string(resumed.join("history.csv")).unwrap();
+    // Every column but the timings: the second view's noise depends on seed, epoch, step.
+    let losses = |history: &str| -> Vec<String> {
+        history
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let cells: Vec<&str> = line.split(',').collect();
+                format!("{},{},{}", cells[0], cells[1], cells[2])
+            })
+            .collect()
+    };
+    assert_eq!(losses(&straight), losses(&resumed));
+}
+
+#[test]
 fn classify_reuses_a_frozen_or_fine_tuned_encoder_or_none() {
     let tmp = tempfile::tempdir().unwrap();
     ok(train(

@@ -73,6 +73,7 @@ pub fn validation_loss(
         reconstruction_weight: 1.0,
         specs: &[],
         freeze_encoder: false,
+        epoch: None,
     };
     let no_heads = crate::models::heads::Heads { heads: Vec::new() };
     let (loss, terms, _) = crate::models::heads::validate_network(

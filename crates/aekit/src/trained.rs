@@ -547,6 +547,7 @@ impl TrainedModel {
                     reconstruction_weight: self.config.model.reconstruction_weight(),
                     specs,
                     freeze_encoder: false,
+                    epoch: None,
                 },
             )
             .0;

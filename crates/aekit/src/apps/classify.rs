@@ -87,6 +87,8 @@ pub fn classifier_config(run_path: &Path, options: &ClassifierOptions) -> Result
         // A pre-trained encoder's codes are far from unit scale (a ReLU code of the MNIST
         // autoencoder: mean 4.6, up to 26); the scratch baseline gets the same treatment.
         standardize: true,
+        consistency_weight: 0.0,
+        consistency_rampup: 0,
     };
     as_classifier(&mut config.model, vec![head]);
     let frozen = options.encoder == EncoderUse::Frozen;

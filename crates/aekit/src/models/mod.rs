@@ -53,6 +53,13 @@ impl ModelConfig {
     /// Checks the settings on their own (without the data).
     pub fn validate(&self) -> Result<(), String> {
         heads::validate_heads(self.heads(), self.reconstruction_weight())?;
+        if let Some(i) = self.heads().iter().position(|h| h.consistency_weight > 0.0)
+            && self.corruption().is_none()
+        {
+            return Err(format!(
+                "model.heads[{i}].consistency_weight: the consistency term compares the head's                  predictions on two corrupted copies of each sample; add a [model.corruption]                  table (e.g. kind = \"masking\", p = 0.3)"
+            ));
+        }
         let (config, required) = match self {
             ModelConfig::Vae(config) => return config.validate(),
             ModelConfig::Conv(config) => return config.validate(),

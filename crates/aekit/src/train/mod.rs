@@ -482,6 +482,8 @@ struct Batch {
     step: usize,
     clean: Vec<f32>,
     noisy: Option<Vec<f32>>,
+    /// A second corrupted copy, for heads with a consistency term.
+    second: Option<Vec<f32>>,
     /// An image-to-image model's targets (else the clean samples are the target).
     paired: Option<Vec<f32>>,
     targets: Vec<HeadTargets>,
@@ -554,6 +556,7 @@ fn run_epochs(
             reconstruction_weight: config.model.reconstruction_weight(),
             specs: &network.specs,
             freeze_encoder: tc.freeze_encoder,
+            epoch: Some(epoch),
         };
         let train_targets = &network.train;
         let labelled = labelled_order(train_targets, tc, epoch);
@@ -575,6 +578,7 @@ fn run_epochs(
             .map(|h| h.target == data::targets::ANGLE)
             .collect();
         let angle_heads = &angle_heads;
+        let consistency = network.specs.iter().any(|s| s.consistency_weight > 0.0);
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
@@ -618,10 +622,14 @@ fn run_epochs(
                     // The noise depends only on (seed, epoch, step): a resumed run sees the same.
                     let noisy = corruption
                         .map(|c| c.corrupted(&clean, &mut step_rng(tc.seed, epoch, step)));
+                    let second = corruption.filter(|_| consistency).map(|c| {
+                        c.corrupted(&clean, &mut step_rng(tc.seed ^ 0xC0_5157, epoch, step))
+                    });
                     let batch = Batch {
                         step,
                         clean,
                         noisy,
+                        second,
                         paired: train.gather_target_rows(indices),
                         targets,
                     };
@@ -634,6 +642,7 @@ fn run_epochs(
                 step,
                 clean: values,
                 noisy,
+                second,
                 paired,
                 targets,
             } in receiver
@@ -675,10 +684,16 @@ fn run_epochs(
                     }
                     None => clean,
                 };
+                let second = second.map(|values| {
+                    Tensor::<2>::from_data(
+                        TensorData::new(values, [batch, values_per_sample]),
+                        autodiff,
+                    )
+                });
                 let loss = heads::network_loss(
                     model,
                     &network.heads,
-                    input,
+                    (input, second),
                     target,
                     &targets,
                     &network_settings,
@@ -742,6 +757,7 @@ fn run_epochs(
             tc.batch_size.max(256),
             &NetworkSettings {
                 loss: &full_objective,
+                epoch: None,
                 ..network_settings
             },
         );

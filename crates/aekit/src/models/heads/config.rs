@@ -81,6 +81,26 @@ pub struct HeadConfig {
     /// then learns as it would on well-scaled features; `aekit classify` turns it on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub standardize: bool,
+    /// Class heads, semi-supervised: the weight of a consistency term, the mean squared
+    /// difference between the head's class probabilities on two independently corrupted
+    /// copies of every sample of the batch, labelled or not (the Pi-model, Laine & Aila
+    /// 2017): the unlabelled samples teach the classifier to give the same answer under
+    /// the model's `[model.corruption]`, which it needs. 0 (default) for none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consistency_weight: f64,
+    /// Epochs over which `consistency_weight` ramps up from 0 (`w * exp(-5 (1 - t)^2)`, t
+    /// the fraction of the ramp done, as in the Pi-model), so that early, random
+    /// predictions are not made to agree. 0: the full weight from the start.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub consistency_rampup: usize,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+fn is_zero_usize(value: &usize) -> bool {
+    *value == 0
 }
 
 /// What a head predicts.
@@ -158,6 +178,17 @@ impl HeadConfig {
             return Err(format!(
                 "{at}.pseudo_label_weight: {} must be a finite number of at least 0",
                 self.pseudo_label_weight
+            ));
+        }
+        if !self.consistency_weight.is_finite() || self.consistency_weight < 0.0 {
+            return Err(format!(
+                "{at}.consistency_weight: {} must be a finite number of at least 0",
+                self.consistency_weight
+            ));
+        }
+        if self.consistency_weight > 0.0 && self.kind != HeadKind::Class {
+            return Err(format!(
+                "{at}.consistency_weight: only class heads have a consistency term"
             ));
         }
         if self.level == Some(0) {

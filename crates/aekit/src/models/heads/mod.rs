@@ -62,6 +62,12 @@ pub struct HeadSpec {
     /// The weight of the pseudo-labelled samples' loss.
     #[serde(default)]
     pub pseudo_label_weight: f64,
+    /// Class heads: the weight of the consistency term at the end of its ramp.
+    #[serde(default)]
+    pub consistency_weight: f64,
+    /// Epochs over which the consistency weight ramps up.
+    #[serde(default)]
+    pub consistency_rampup: usize,
     /// With `standardize`: the mean of each input value over the training samples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_mean: Vec<f32>,
@@ -72,6 +78,17 @@ pub struct HeadSpec {
 }
 
 impl HeadSpec {
+    /// The consistency term's weight in training epoch `epoch` (from 1): the full weight
+    /// after `consistency_rampup` epochs, `w * exp(-5 (1 - t)^2)` before (t = (epoch - 1) /
+    /// rampup), as in the Pi-model.
+    pub fn consistency_weight_at(&self, epoch: usize) -> f64 {
+        if self.consistency_rampup == 0 || epoch > self.consistency_rampup {
+            return self.consistency_weight;
+        }
+        let t = (epoch.saturating_sub(1)) as f64 / self.consistency_rampup as f64;
+        self.consistency_weight * (-5.0 * (1.0 - t).powi(2)).exp()
+    }
+
     /// The head's input as it learns it: standardised when `input_mean` / `input_scale`
     /// were measured, else `input` itself.
     pub fn head_input(&self, input: Tensor<2>) -> Tensor<2> {
@@ -334,6 +351,8 @@ pub fn resolve_training(
             level: config.level,
             pseudo_label_threshold: config.pseudo_label_threshold,
             pseudo_label_weight: config.pseudo_label_weight,
+            consistency_weight: config.consistency_weight,
+            consistency_rampup: config.consistency_rampup,
             ..spec
         });
         all.push(head_targets);
@@ -443,6 +462,8 @@ fn class_spec(
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        consistency_weight: 0.0,
+        consistency_rampup: 0,
         input_mean: Vec::new(),
         input_scale: Vec::new(),
     })
@@ -476,6 +497,8 @@ fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec 
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        consistency_weight: 0.0,
+        consistency_rampup: 0,
         input_mean: Vec::new(),
         input_scale: Vec::new(),
     }
@@ -492,6 +515,9 @@ pub struct NetworkSettings<'a> {
     pub specs: &'a [HeadSpec],
     /// Whether the encoder is frozen: the heads learn from a detached code.
     pub freeze_encoder: bool,
+    /// The training epoch (from 1), for the consistency terms' ramp; `None` outside
+    /// training (validation, evaluation), which measures no consistency term.
+    pub epoch: Option<usize>,
 }
 
 /// One batch's loss through an autoencoder and its heads.
@@ -509,15 +535,26 @@ pub struct NetworkLoss {
 
 /// The loss of a batch: `input` (possibly corrupted) against `target` for the
 /// reconstruction, and `batch_targets` (one per head, the batch's samples) for the heads.
+/// `second_view`, a second corrupted copy of the batch, adds the consistency terms of the
+/// heads that have one.
 pub fn network_loss(
     model: &Autoencoder,
     heads: &Heads,
-    input: Tensor<2>,
+    (input, second_view): (Tensor<2>, Option<Tensor<2>>),
     target: Tensor<2>,
     batch_targets: &[HeadTargets],
     settings: &NetworkSettings<'_>,
 ) -> NetworkLoss {
     let device = input.device();
+    let second_levels = match (&second_view, settings.epoch) {
+        (Some(view), Some(_)) if settings.specs.iter().any(|s| s.consistency_weight > 0.0) => {
+            Some(encoder_outputs(model, settings.specs, view.clone(), None))
+        }
+        _ => None,
+    };
+    let second_inputs = second_levels
+        .as_ref()
+        .map(|levels| head_inputs(settings.specs, levels));
     let (mut total, mut terms, levels) = if settings.reconstruction_weight > 0.0 {
         let parts = model.loss_parts(input.clone(), target, settings.loss);
         let levels = (!heads.is_empty())
@@ -546,24 +583,38 @@ pub fn network_loss(
     let mut outputs = Vec::with_capacity(heads.heads.len());
     if let Some(levels) = levels {
         let inputs = head_inputs(settings.specs, &levels);
-        for (((head, spec), head_targets), head_input) in heads
+        let detach = |x: Tensor<2>| {
+            if settings.freeze_encoder {
+                x.detach()
+            } else {
+                x
+            }
+        };
+        for (i, (((head, spec), head_targets), head_input)) in heads
             .heads
             .iter()
             .zip(settings.specs)
             .zip(batch_targets)
             .zip(inputs)
+            .enumerate()
         {
-            let head_input = if settings.freeze_encoder {
-                head_input.detach()
-            } else {
-                head_input
-            };
-            let output = head.forward(spec.head_input(head_input));
+            let output = head.forward(spec.head_input(detach(head_input)));
             let loss = head_loss(output.clone(), spec, head_targets, &device);
             if spec.weight > 0.0 {
                 total = total + loss.clone().mul_scalar(spec.weight);
             }
             terms.push((format!("{}_loss", spec.name), loss));
+            if let (Some(second), Some(epoch)) = (&second_inputs, settings.epoch)
+                && spec.consistency_weight > 0.0
+            {
+                let second = head.forward(spec.head_input(detach(second[i].clone())));
+                let consistency = consistency_loss(output.clone(), second);
+                total = total
+                    + consistency
+                        .clone()
+                        .mul_scalar(spec.consistency_weight_at(epoch));
+                terms.push((format!("{}_consistency", spec.name), consistency));
+            }
             outputs.push(output);
         }
     }
@@ -632,6 +683,13 @@ fn head_loss(
     }
 }
 
+/// The Pi-model's consistency term: the mean over samples and classes of the squared
+/// difference between the class probabilities of two views of the same samples.
+fn consistency_loss(first: Tensor<2>, second: Tensor<2>) -> Tensor<1> {
+    let difference = softmax(first, 1) - softmax(second, 1);
+    (difference.clone() * difference).mean()
+}
+
 /// The mean cross-entropy of the samples without a target whose most probable class has at
 /// least `threshold` probability, against that class (chosen without gradient); zero when
 /// there are none.
@@ -694,7 +752,7 @@ pub fn validate_network(
             Some((rows, width)) => crate::eval::rows_tensor(rows, width, device),
             None => x.clone(),
         };
-        let loss = network_loss(model, heads, x, target, &batch_targets, settings);
+        let loss = network_loss(model, heads, (x, None), target, &batch_targets, settings);
         total += loss.total.into_scalar::<f32>() as f64 * size;
         for (i, (name, term)) in loss.terms.into_iter().enumerate() {
             let value = term.into_scalar::<f32>() as f64 * size;

@@ -20,6 +20,8 @@ fn class_spec(classes: usize, weights: Vec<f32>) -> HeadSpec {
         level: None,
         pseudo_label_threshold: None,
         pseudo_label_weight: 0.0,
+        consistency_weight: 0.0,
+        consistency_rampup: 0,
         input_mean: Vec::new(),
         input_scale: Vec::new(),
     }
@@ -129,6 +131,8 @@ fn regression_learns_standardised_targets_and_predicts_in_their_units() {
         pseudo_label_threshold: None,
         pseudo_label_weight: 1.0,
         standardize: false,
+        consistency_weight: 0.0,
+        consistency_rampup: 0,
         hidden: vec![],
         activation: Activation::Relu,
         weight: 1.0,
@@ -250,4 +254,59 @@ fn standardisation_gives_the_heads_input_zero_mean_and_unit_spread() {
         .try_into_vec()
         .unwrap();
     assert_eq!(same, code);
+}
+
+#[test]
+fn consistency_is_the_mean_squared_difference_of_probabilities_and_ramps_up() {
+    // Two views of two samples with two classes: probabilities (0.5, 0.5) against
+    // (sigmoid(2), 1 - sigmoid(2)), and identical rows (no difference).
+    let first = logits(vec![0.0, 0.0, 1.0, 3.0], 2, 2);
+    let second = logits(vec![2.0, 0.0, 1.0, 3.0], 2, 2);
+    let loss: f32 = consistency_loss(first, second).into_scalar();
+    let p = 1.0 / (1.0 + (-2.0f64).exp());
+    let expected = 2.0 * (p - 0.5).powi(2) / 4.0;
+    assert!(
+        (loss as f64 - expected).abs() < 1e-6,
+        "{loss} vs {expected}"
+    );
+    let mut spec = class_spec(2, vec![1.0, 1.0]);
+    spec.consistency_weight = 10.0;
+    assert_eq!(
+        spec.consistency_weight_at(1),
+        10.0,
+        "no ramp: the full weight"
+    );
+    spec.consistency_rampup = 5;
+    assert!((spec.consistency_weight_at(1) - 10.0 * (-5.0f64).exp()).abs() < 1e-12);
+    assert!(spec.consistency_weight_at(3) < spec.consistency_weight_at(4));
+    assert_eq!(spec.consistency_weight_at(6), 10.0);
+}
+
+#[test]
+fn a_consistency_term_needs_a_class_head_and_a_corruption() {
+    let parse = |text: &str| -> Result<(), String> {
+        let model: crate::models::ModelConfig = toml::from_str(text).unwrap();
+        model.validate()
+    };
+    let head = "[[heads]]\nname = \"digit\"\nkind = \"KIND\"\nconsistency_weight = 10.0\n";
+    let err = parse(&format!(
+        "kind = \"dense\"\ncode = 4\n{}",
+        head.replace("KIND", "class")
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("consistency_weight") && err.contains("[model.corruption]"),
+        "{err}"
+    );
+    let err = parse(&format!(
+        "kind = \"denoising\"\ncode = 4\n[corruption]\nkind = \"masking\"\n{}",
+        head.replace("KIND", "regression")
+    ))
+    .unwrap_err();
+    assert!(err.contains("only class heads"), "{err}");
+    parse(&format!(
+        "kind = \"denoising\"\ncode = 4\n[corruption]\nkind = \"masking\"\n{}",
+        head.replace("KIND", "class")
+    ))
+    .unwrap();
 }
