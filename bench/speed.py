@@ -132,13 +132,51 @@ def aekit_epochs(config, name, threads, args, runs):
            f"train.epochs={args.whole_epochs}", "--set", f"runs_dir=\"{runs}\"", "--set",
            f"name=\"{name}\"", "--set", "train.patience=1000000"]
     if args.epoch_limit > 0:
-        cmd += ["--set", f"data.limit={args.epoch_limit}"]
+        # Validation shrinks with training, keeping MNIST's 6:1, so that its share of an
+        # epoch is the full data's.
+        cmd += ["--set", f"data.limit={args.epoch_limit}", "--set",
+                f"data.valid_limit={max(1, args.epoch_limit // 6)}"]
     r = run(cmd)
     if r.returncode != 0:
         return None, (r.stderr or r.stdout).strip().splitlines()[-1:]
     rows = (Path(runs) / name / "history.csv").read_text().strip().splitlines()
     column = rows[0].split(",").index("samples_per_sec")
     return [float(line.split(",")[column]) for line in rows[1:]], None
+
+
+def aekit_timings(runs, name):
+    """The run's timings.csv (where each epoch's time went) as dicts, one per epoch."""
+    path = Path(runs) / name / "timings.csv"
+    if not path.exists():
+        return []
+    rows = path.read_text().strip().splitlines()
+    header = rows[0].split(",")
+    return [dict(zip(header, map(float, line.split(",")))) for line in rows[1:]]
+
+
+def loop_breakdown(timings):
+    """Medians over the epochs after the first: each part's share of the epoch, the steps'
+    and the whole epoch's training samples/s, and the validation pass's samples/s."""
+    rows = timings[1:] if len(timings) > 1 else timings
+    if not rows:
+        return None
+    share = lambda key: median([r[key] / r["total_seconds"] for r in rows])
+    return dict(
+        steps=share("steps_seconds"), waiting=share("waiting_seconds"),
+        validation=share("validation_seconds"), saving=share("saving_seconds"),
+        steps_samples_per_s=median([r["samples"] / r["steps_seconds"] for r in rows]),
+        epoch_samples_per_s=median([r["samples"] / r["total_seconds"] for r in rows]),
+        valid_samples_per_s=median([r["valid_samples"] / r["validation_seconds"]
+                                    for r in rows]))
+
+
+def config_batch(config):
+    """The config's train.batch_size (the default 256 when it gives none)."""
+    for line in (ROOT / config).read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "batch_size":
+            return int(value.split("#")[0].strip())
+    return 256
 
 
 def torch_epochs(py, spec, threads, args, out):
@@ -200,7 +238,8 @@ def main():
                    help="also time N whole epochs of `aekit train` against N whole epochs of "
                         "the PyTorch twin's loop, at each config's own batch size (0: off)")
     p.add_argument("--epoch-limit", type=int, default=0,
-                   help="--whole-epochs: train on the first N training images (0: all)")
+                   help="--whole-epochs: train on the first N training images and validate "
+                        "on the first N/6 (0: all)")
     p.add_argument("--no-torch", action="store_true", help="aekit only")
     p.add_argument("--no-build", action="store_true", help="use target/release/aekit as is")
     p.add_argument("--aekit", default=None,
@@ -277,11 +316,21 @@ def main():
             if not (ROOT / config).exists():
                 continue
             spec = work / f"{name}-check"
+            batch = config_batch(config)
             for i in range(args.repeat):
                 a, err = aekit_epochs(config, name, threads[-1], args, work / f"{name}-runs-{i}")
                 if err:
                     row["problems"].append(f"aekit whole epochs: {err}")
                 row.setdefault("aekit_epochs", []).append(a)
+                row.setdefault("breakdown", []).append(
+                    loop_breakdown(aekit_timings(work / f"{name}-runs-{i}", name)))
+                # The step loop at the config's own batch size, to set the loop against.
+                step_args = argparse.Namespace(**dict(vars(args), batch=batch))
+                b, err = aekit_speed(config, threads[-1], step_args,
+                                     work / f"{name}-aekit-batch-{batch}-{i}.json")
+                if err:
+                    row["problems"].append(f"aekit step loop at batch {batch}: {err}")
+                row.setdefault("step_at_batch", []).append(b)
                 if py and (spec / "manifest.json").exists():
                     b, err = torch_epochs(py, spec, threads[-1], args,
                                           work / f"{name}-torch-epochs-{i}.json")
@@ -387,6 +436,38 @@ def main():
                 " FAIL" if d < -0.10 else "")
             w(f"| {row['title']} | {fmt(a)} | {fmt(t)} | {ratio(a, t)} | {mark(da)} | "
               f"{mark(dt)} |")
+    if args.whole_epochs > 0:
+        w("")
+        w("## The real loop against the step loop, at each config's batch size")
+        w("")
+        w("From the runs above: each part's median share of an epoch after the first (the "
+          "run's timings.csv: optimizer steps, waiting for a batch, validation, saving "
+          "weights, checkpoint, history and plot); whole-epoch training samples/s (training "
+          "samples over the whole epoch) against `aekit bench speed`'s step loop at the same "
+          "batch size, and the gap between them (at most 10% is the target); the validation "
+          "pass's samples/s against the main table's inference (batch 256).")
+        w("")
+        w("| model | batch | step loop | loop's steps | whole epoch | gap | steps | waiting | "
+          "validation | saving | validation samples/s | inference samples/s | ratio |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+          "---: |")
+        for name, row in results.items():
+            parts = [b for b in row.get("breakdown", []) if b]
+            steps = [s for s in row.get("step_at_batch", []) if s]
+            if not parts:
+                continue
+            pick = lambda key: median([b[key] for b in parts])
+            step = median([s["train_samples_per_s"] for s in steps])
+            epoch = pick("epoch_samples_per_s")
+            gap = None if step is None else 1 - epoch / step
+            infer = med(row, "aekit", main_t, "infer_samples_per_s")
+            pct = lambda v: f"{100 * v:.1f}%"
+            w(f"| {row['title']} | {config_batch(row['config'])} | {fmt(step)} | "
+              f"{fmt(pick('steps_samples_per_s'))} | {fmt(epoch)} | "
+              f"{'n/a' if gap is None else pct(gap) + (' FAIL' if gap > 0.10 else '')} | "
+              f"{pct(pick('steps'))} | {pct(pick('waiting'))} | {pct(pick('validation'))} | "
+              f"{pct(pick('saving'))} | {fmt(pick('valid_samples_per_s'))} | {fmt(infer)} | "
+              f"{ratio(pick('valid_samples_per_s'), infer)} |")
     w("")
     w("## Loss check (same weights, same batch; VAE with the same fixed noise)")
     w("")

@@ -89,6 +89,18 @@ fn train_writes_a_complete_run_directory_and_eval_reproduces_it() {
     let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
     assert_eq!(history.lines().count(), 4, "{history}");
     assert!(history.starts_with("epoch,train_loss,valid_loss,seconds,samples_per_sec"));
+    // Where each epoch's time went: the parts add up to the total, the steps take time.
+    let timings = std::fs::read_to_string(run.join("timings.csv")).unwrap();
+    assert_eq!(timings.lines().count(), 4, "{timings}");
+    for line in timings.lines().skip(1) {
+        let cells: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+        assert!(
+            cells[3] > 0.0 && cells[5] > 0.0,
+            "steps and validation: {line}"
+        );
+        let parts: f64 = cells[3..7].iter().sum();
+        assert!((parts - cells[7]).abs() < 1e-3, "{line}");
+    }
     let s = summary(&run);
     assert_eq!(s["status"], "completed");
     assert_eq!(s["epochs_completed"], 3);

@@ -13,6 +13,7 @@
 //!   checkpoints/latest   the name of the newest checkpoint folder
 //!   checkpoints/epoch-0007/{model.bpk,heads.bpk,optimizer.bpk,state.json}
 //!   history.csv          one row per epoch
+//!   timings.csv          where each epoch's time went (steps, waiting, validation, saving)
 //!   loss.png             training and validation loss curves
 //!   reconstructions.png  originals above their reconstructions
 //!   summary.json         outcome and final figures
@@ -317,6 +318,31 @@ impl RunDir {
     pub fn history_path(&self) -> PathBuf {
         self.path.join("history.csv")
     }
+    /// `timings.csv`.
+    pub fn timings_path(&self) -> PathBuf {
+        self.path.join("timings.csv")
+    }
+
+    /// Adds one epoch's row to `timings.csv` (written whole, atomically, as every file).
+    pub fn append_timings(&self, row: &EpochTimings) -> Result<()> {
+        let path = self.timings_path();
+        let mut text = match std::fs::read_to_string(&path) {
+            Ok(text) if text.starts_with(EpochTimings::HEADER) => text,
+            _ => format!("{}\n", EpochTimings::HEADER),
+        };
+        text.push_str(&format!(
+            "{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+            row.epoch,
+            row.samples,
+            row.valid_samples,
+            row.steps,
+            row.waiting,
+            row.validation,
+            row.saving,
+            row.total()
+        ));
+        write_atomic(&path, text.as_bytes())
+    }
     /// `summary.json`.
     pub fn summary_path(&self) -> PathBuf {
         self.path.join("summary.json")
@@ -452,13 +478,47 @@ impl RunDir {
     }
 }
 
+/// Where one epoch's time went, in seconds (a row of `timings.csv`): the optimizer steps
+/// (forward, backward, update, the loss reads and progress), waiting for the next batch
+/// (assembled on a thread of its own, so normally near 0), the validation pass, and saving
+/// (best weights, checkpoint, history, loss plot).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EpochTimings {
+    /// The epoch (from 1).
+    pub epoch: usize,
+    /// Training samples the steps took (a resumed epoch's steps before the stop included).
+    pub samples: usize,
+    /// Validation samples.
+    pub valid_samples: usize,
+    /// Seconds in the optimizer steps.
+    pub steps: f64,
+    /// Seconds waiting for batches.
+    pub waiting: f64,
+    /// Seconds in validation.
+    pub validation: f64,
+    /// Seconds saving.
+    pub saving: f64,
+}
+
+impl EpochTimings {
+    /// The header of `timings.csv`.
+    pub const HEADER: &str = "epoch,samples,valid_samples,steps_seconds,waiting_seconds,\
+                              validation_seconds,saving_seconds,total_seconds";
+
+    /// The epoch's seconds in all.
+    pub fn total(&self) -> f64 {
+        self.steps + self.waiting + self.validation + self.saving
+    }
+}
+
 /// The file that marks a folder as an aekit run directory (only aekit writes it).
 pub const MARKER: &str = ".aekit-run";
 
 /// What aekit writes at the top of a run directory; anything else is the user's.
 fn is_aekit_file(name: &str) -> bool {
-    const NAMES: [&str; 15] = [
+    const NAMES: [&str; 16] = [
         MARKER,
+        "timings.csv",
         "heads.json",
         "heads.bpk",
         "heads-best.bpk",

@@ -579,6 +579,8 @@ fn run_epochs(
             .collect();
         let angle_heads = &angle_heads;
         let consistency = network.specs.iter().any(|s| s.consistency_weight > 0.0);
+        let steps_before = train_seconds;
+        let phase_start = Instant::now();
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(2);
             let order = &order;
@@ -750,6 +752,9 @@ fn run_epochs(
             .model
             .loss_settings(tc.loss, None)
             .with_pixel_classes(pixel_classes);
+        let waiting =
+            (phase_start.elapsed().as_secs_f64() - (train_seconds - steps_before)).max(0.0);
+        let validation_start = Instant::now();
         let (valid_loss, valid_terms, _) = heads::validate_network(
             (&model.valid(), &network.heads.valid()),
             (valid, &network.valid),
@@ -787,6 +792,16 @@ fn run_epochs(
                 &format!("the validation loss became {valid_loss:.4e} at epoch {epoch}"),
             ));
         }
+        let mut timings = run_dir::EpochTimings {
+            epoch,
+            samples: state.partial_samples,
+            valid_samples: valid.len(),
+            steps: train_seconds,
+            waiting,
+            validation: validation_start.elapsed().as_secs_f64(),
+            saving: 0.0,
+        };
+        let saving_start = Instant::now();
         progress.end_epoch(&row);
         state.history.push(row);
         state.epochs_done = epoch;
@@ -820,6 +835,8 @@ fn run_epochs(
             &state.history,
             &eval::loss_name(config),
         )?;
+        timings.saving = saving_start.elapsed().as_secs_f64();
+        run.append_timings(&timings)?;
         if let (Some(hook), Some(row)) = (on_epoch_end, state.history.last()) {
             hook(row);
         }
