@@ -273,6 +273,16 @@ def main():
 
     results = {}  # name -> dict
     notes = []
+    gemm = None
+    if py and any(m[0] == "hinton-deep" for m in models):
+        out = work / "gemm-peak.json"
+        r = run([py, ROOT / "bench" / "pytorch" / "gemm_peak.py", "--threads", threads[-1],
+                 "--json", out])
+        if out.exists():
+            gemm = json.loads(out.read_text())
+        else:
+            notes.append("GEMM peak not measured: " + (r.stderr.strip().splitlines()
+                                                       or ["failed"])[-1])
     for name, title, config in models:
         row = dict(title=title, config=config, aekit={}, torch={}, check=None, problems=[])
         results[name] = row
@@ -468,6 +478,35 @@ def main():
               f"{pct(pick('steps'))} | {pct(pick('waiting'))} | {pct(pick('validation'))} | "
               f"{pct(pick('saving'))} | {fmt(pick('valid_samples_per_s'))} | {fmt(infer)} | "
               f"{ratio(pick('valid_samples_per_s'), infer)} |")
+    hinton = results.get("hinton-deep")
+    if gemm and hinton:
+        w("")
+        w(f"## The Hinton model against this CPU's fp32 GEMM peak, {main_t} thread(s)")
+        w("")
+        w(f"Peak: {gemm['peak_gflops']:.1f} GFLOP/s, the best median of `torch.mm` on square "
+          "matrices (" + ", ".join(f"{k}: {v:.1f}" for k, v in gemm["gflops_by_size"].items())
+          + ") in this run. A training sample costs 6 flops per parameter (2 forward, 4 "
+          "backward).")
+        w("")
+        w("| side | training samples/s | GFLOP/s | share of the peak |")
+        w("| --- | ---: | ---: | ---: |")
+        params = median([(x or {}).get("parameters") for x in hinton["aekit"].get(main_t, [])])
+        sides = [("aekit step loop (batch 256)", med(hinton, "aekit", main_t,
+                                                      "train_samples_per_s")),
+                 ("PyTorch step loop (batch 256)", med(hinton, "torch", main_t,
+                                                        "train_samples_per_s"))]
+        a_epochs, _ = epoch_summary(hinton.get("aekit_epochs"))
+        t_epochs, _ = epoch_summary(hinton.get("torch_epochs"))
+        if a_epochs:
+            sides.append(("aekit whole epochs", a_epochs))
+        if t_epochs:
+            sides.append(("PyTorch whole epochs", t_epochs))
+        for side, rate in sides:
+            if rate is None or params is None:
+                continue
+            gflops = 6 * params * rate / 1e9
+            w(f"| {side} | {fmt(rate)} | {gflops:.1f} | "
+              f"{100 * gflops / gemm['peak_gflops']:.0f}% |")
     w("")
     w("## Loss check (same weights, same batch; VAE with the same fixed noise)")
     w("")
