@@ -446,6 +446,18 @@ fn bad_heads_get_clear_errors() {
             vec!["model.heads=[]", "train.labelled_per_batch=4"],
             "needs [[model.heads]]",
         ),
+        (
+            vec!["data.rotate_every_use=true"],
+            "`data.rotate_every_use` redraws the angles of `data.rotate`, which is not given",
+        ),
+        (
+            vec!["model.heads=[{name=\"d\",kind=\"class\",consistency_weight=5.0}]"],
+            "model.heads[0].consistency_weight: the consistency term compares",
+        ),
+        (
+            vec!["model.heads=[{name=\"d\",kind=\"class\",consistency_weight=-1.0}]"],
+            "consistency_weight: -1 must be a finite number of at least 0",
+        ),
     ];
     for (sets, needle) in cases {
         let mut all = vec!["train.epochs=1"];

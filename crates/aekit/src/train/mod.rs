@@ -154,7 +154,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainOutcome>
                 spec.input_scale = saved.input_scale;
             }
         }
-    } else {
+    } else if head_configs.iter().any(|c| c.standardize) {
+        // Only then: `valid()` touches every parameter, and Burn initialises a parameter
+        // (drawing from the device's generator) when it is first touched, so calling it
+        // for every run would change the initial weights of the layers not yet used.
         heads::measure_standardisation(
             &model.valid(),
             head_configs,
