@@ -540,6 +540,19 @@ fn run_epochs(
     let values_per_sample = train.shape.len();
     let steps = train.len().div_ceil(tc.batch_size);
     let mut status = RunStatus::Completed;
+    // What the batch thread does beyond gathering, the same every epoch.
+    let rotate_afresh = config
+        .data
+        .rotate
+        .filter(|_| config.data.rotate_every_use && train.unrotated.is_some());
+    let angle_heads: Vec<bool> = config
+        .model
+        .heads()
+        .iter()
+        .map(|h| h.target == data::targets::ANGLE)
+        .collect();
+    let angle_heads = &angle_heads;
+    let consistency = network.specs.iter().any(|s| s.consistency_weight > 0.0);
 
     while state.epochs_done < tc.epochs {
         let epoch = state.epochs_done + 1;
@@ -570,18 +583,6 @@ fn run_epochs(
         // while the current step computes.
         let corruption = config.model.corruption();
         let binarize = config.data.binarize == data::Binarize::Dynamic;
-        let rotate_afresh = config
-            .data
-            .rotate
-            .filter(|_| config.data.rotate_every_use && train.unrotated.is_some());
-        let angle_heads: Vec<bool> = config
-            .model
-            .heads()
-            .iter()
-            .map(|h| h.target == data::targets::ANGLE)
-            .collect();
-        let angle_heads = &angle_heads;
-        let consistency = network.specs.iter().any(|s| s.consistency_weight > 0.0);
         let steps_before = train_seconds;
         let phase_start = Instant::now();
         let result = std::thread::scope(|scope| -> Result<()> {

@@ -78,6 +78,32 @@ pub struct HeadSpec {
 }
 
 impl HeadSpec {
+    /// What `config` alone says of its head, for `outputs` values (classes, or 1); the
+    /// class names and weights, the targets' standardisation and the counts come from the
+    /// training data.
+    fn from_config(config: &HeadConfig, outputs: usize) -> HeadSpec {
+        HeadSpec {
+            name: config.name.clone(),
+            kind: config.kind,
+            target: config.target.clone(),
+            outputs,
+            class_names: Vec::new(),
+            class_weights: Vec::new(),
+            mean: 0.0,
+            std: 1.0,
+            weight: config.weight,
+            regression_loss: config.regression_loss,
+            training_targets: 0,
+            level: config.level,
+            pseudo_label_threshold: config.pseudo_label_threshold,
+            pseudo_label_weight: config.pseudo_label_weight,
+            consistency_weight: config.consistency_weight,
+            consistency_rampup: config.consistency_rampup,
+            input_mean: Vec::new(),
+            input_scale: Vec::new(),
+        }
+    }
+
     /// The consistency term's weight in training epoch `epoch` (from 1): the full weight
     /// after `consistency_rampup` epochs, `w * exp(-5 (1 - t)^2)` before (t = (epoch - 1) /
     /// rampup), as in the Pi-model.
@@ -348,11 +374,6 @@ pub fn resolve_training(
         };
         specs.push(HeadSpec {
             training_targets: count,
-            level: config.level,
-            pseudo_label_threshold: config.pseudo_label_threshold,
-            pseudo_label_weight: config.pseudo_label_weight,
-            consistency_weight: config.consistency_weight,
-            consistency_rampup: config.consistency_rampup,
             ..spec
         });
         all.push(head_targets);
@@ -448,24 +469,9 @@ fn class_spec(
         }
     };
     Ok(HeadSpec {
-        name: config.name.clone(),
-        kind: HeadKind::Class,
-        target: config.target.clone(),
-        outputs: classes,
         class_names,
         class_weights,
-        mean: 0.0,
-        std: 1.0,
-        weight: config.weight,
-        regression_loss: config.regression_loss,
-        training_targets: 0,
-        level: None,
-        pseudo_label_threshold: None,
-        pseudo_label_weight: 0.0,
-        consistency_weight: 0.0,
-        consistency_rampup: 0,
-        input_mean: Vec::new(),
-        input_scale: Vec::new(),
+        ..HeadSpec::from_config(config, classes)
     })
 }
 
@@ -482,25 +488,10 @@ fn regression_spec(config: &HeadConfig, head_targets: &HeadTargets) -> HeadSpec 
     let variance = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
     let std = variance.sqrt();
     HeadSpec {
-        name: config.name.clone(),
-        kind: HeadKind::Regression,
-        target: config.target.clone(),
-        outputs: 1,
-        class_names: Vec::new(),
-        class_weights: Vec::new(),
         mean: mean as f32,
         // A constant target is learned as its mean; 1 keeps the scale finite.
         std: if std > 1e-12 { std as f32 } else { 1.0 },
-        weight: config.weight,
-        regression_loss: config.regression_loss,
-        training_targets: 0,
-        level: None,
-        pseudo_label_threshold: None,
-        pseudo_label_weight: 0.0,
-        consistency_weight: 0.0,
-        consistency_rampup: 0,
-        input_mean: Vec::new(),
-        input_scale: Vec::new(),
+        ..HeadSpec::from_config(config, 1)
     }
 }
 
