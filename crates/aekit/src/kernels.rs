@@ -74,7 +74,7 @@ pub(crate) fn sigmoid_slice(values: &mut [f32]) {
     values.par_chunks_mut(CHUNK).for_each(sigmoid_chunk);
 }
 
-fn sigmoid_chunk(values: &mut [f32]) {
+pub(crate) fn sigmoid_chunk(values: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {

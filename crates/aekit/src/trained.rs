@@ -424,10 +424,7 @@ impl TrainedModel {
     /// The outputs (output activation applied) of `codes` (consecutive codes of
     /// [`Self::code_len`] values): [`Self::input_len`] values per code.
     pub fn decode(&self, codes: &[f32]) -> Result<Vec<f32>> {
-        let output = self.model.output_activation();
-        self.map_batches(codes, self.code_len, "codes", |z| {
-            output.forward(self.model.decode_logits(z))
-        })
+        self.map_batches(codes, self.code_len, "codes", |z| self.model.decode(z))
     }
 
     /// The reconstructions of `inputs`.

@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use crate::kernels::linear::{self, FusedActivation};
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,16 @@ fn elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 impl Activation {
+    /// The same activation as a dense layer's fused one, where it has one.
+    fn fused(self) -> Option<FusedActivation> {
+        match self {
+            Activation::Relu => Some(FusedActivation::Relu),
+            Activation::Sigmoid => Some(FusedActivation::Sigmoid),
+            Activation::Linear => Some(FusedActivation::Identity),
+            _ => None,
+        }
+    }
+
     /// Applies the activation.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
@@ -69,11 +80,34 @@ impl Activation {
 /// Runs `x` through a stack of dense layers with `activation` between them and none after
 /// the last: the pre-activation values of the stack's output layer (a decoder's logits).
 pub fn stack_logits(stack: &[Linear], activation: Activation, x: Tensor<2>) -> Tensor<2> {
+    stack_output(stack, activation, Activation::Linear, x)
+}
+
+/// Runs `x` through a stack of dense layers with `activation` between them and
+/// `output_activation` after the last (a decoder's activated output).
+pub fn stack_output(
+    stack: &[Linear],
+    activation: Activation,
+    output_activation: Activation,
+    x: Tensor<2>,
+) -> Tensor<2> {
     let last = stack.len().saturating_sub(1);
     stack.iter().enumerate().fold(x, |x, (i, layer)| {
-        let x = crate::kernels::linear::linear(layer, x);
-        if i == last { x } else { activation.forward(x) }
+        let act = if i == last { output_activation } else { activation };
+        dense(layer, act, x)
     })
+}
+
+/// `activation(layer(x))`: for plain tensors and the activations a dense layer can apply in
+/// its own pass over the output (ReLU, sigmoid, none), one pass; otherwise the layer, then
+/// the activation.
+pub fn dense(layer: &Linear, activation: Activation, x: Tensor<2>) -> Tensor<2> {
+    if let Some(fused) = activation.fused()
+        && let Some(y) = linear::linear_activated(layer, &x, fused)
+    {
+        return y;
+    }
+    activation.forward(linear::linear(layer, x))
 }
 
 /// How a layer's weights are drawn at initialisation. Biases start at zero, except with

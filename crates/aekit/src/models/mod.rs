@@ -512,6 +512,18 @@ impl Autoencoder {
 
     /// Reconstructions of a batch (the output activation applied).
     pub fn reconstruct(&self, x: Tensor<2>) -> Tensor<2> {
-        self.output_activation().forward(self.forward(x).logits)
+        self.decode(self.encode(x))
+    }
+
+    /// The reconstructions of a batch of codes (the output activation applied; for plain
+    /// tensors, a dense output layer applies it in its own pass).
+    pub fn decode(&self, code: Tensor<2>) -> Tensor<2> {
+        match self {
+            Autoencoder::Dense(model) => model.decode(code),
+            Autoencoder::Vae(model) => model.decode(code),
+            Autoencoder::Conv(_) | Autoencoder::Codec(_) => {
+                self.output_activation().forward(self.decode_logits(code))
+            }
+        }
     }
 }

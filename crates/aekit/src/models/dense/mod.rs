@@ -86,7 +86,7 @@ impl DenseAutoencoder {
                 self.activation
             };
             let input = outputs.last().cloned().unwrap_or_else(|| x.clone());
-            outputs.push(activation.forward(linear(layer, input)));
+            outputs.push(layers::dense(layer, activation, input));
         }
         outputs
     }
@@ -156,6 +156,16 @@ impl DenseAutoencoder {
     /// The output layer's pre-activation values for a batch of codes: `[batch, input]`.
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         layers::stack_logits(&self.decoder, self.activation, code)
+    }
+
+    /// The reconstructions of a batch of codes (the output activation applied).
+    pub fn decode(&self, code: Tensor<2>) -> Tensor<2> {
+        layers::stack_output(
+            &self.decoder,
+            self.activation,
+            self.output_activation,
+            code,
+        )
     }
 
     /// The activation applied to the output layer's pre-activation values.

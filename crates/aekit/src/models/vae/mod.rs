@@ -110,7 +110,7 @@ impl Vae {
         };
         self.encoder
             .iter()
-            .fold(x, |x, layer| self.activation.forward(linear(layer, x)))
+            .fold(x, |x, layer| layers::dense(layer, self.activation, x))
     }
 
     /// The mean and log-variance of `q(z | x)`.
@@ -121,7 +121,7 @@ impl Vae {
 
     /// The code of a batch: the posterior mean.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        self.posterior(x).0
+        linear(&self.mean, self.hidden(x))
     }
 
     /// The output's pre-activation values for a batch of codes.
@@ -131,9 +131,17 @@ impl Vae {
             Some(conv) => conv.decode_logits(
                 self.decoder
                     .iter()
-                    .fold(z, |x, layer| self.activation.forward(linear(layer, x))),
+                    .fold(z, |x, layer| layers::dense(layer, self.activation, x)),
             ),
             None => layers::stack_logits(&self.decoder, self.activation, z),
+        }
+    }
+
+    /// The reconstructions of a batch of codes (the output activation applied).
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        match &self.conv {
+            Some(_) => self.output_activation.forward(self.decode_logits(z)),
+            None => layers::stack_output(&self.decoder, self.activation, self.output_activation, z),
         }
     }
 
