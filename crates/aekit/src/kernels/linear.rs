@@ -272,8 +272,14 @@ mod tests {
             let plain = layer.forward(x.clone());
             let cases = [
                 (FusedActivation::Identity, plain.clone()),
-                (FusedActivation::Relu, burn::tensor::activation::relu(plain.clone())),
-                (FusedActivation::Sigmoid, burn::tensor::activation::sigmoid(plain)),
+                (
+                    FusedActivation::Relu,
+                    burn::tensor::activation::relu(plain.clone()),
+                ),
+                (
+                    FusedActivation::Sigmoid,
+                    burn::tensor::activation::sigmoid(plain),
+                ),
             ];
             for (activation, expected) in cases {
                 let ours = linear_activated(&layer, &x, activation).expect("a plain f32 batch");

@@ -84,7 +84,13 @@ pub(crate) fn new_product(
         return out;
     }
     let mut out = Vec::with_capacity(m * n);
-    product_into(&mut out.spare_capacity_mut()[..m * n], dims, lhs, rhs, finish);
+    product_into(
+        &mut out.spare_capacity_mut()[..m * n],
+        dims,
+        lhs,
+        rhs,
+        finish,
+    );
     // SAFETY: `product_into` wrote all `m * n` values.
     unsafe { out.set_len(m * n) };
     out

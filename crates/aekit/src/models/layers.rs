@@ -1,10 +1,10 @@
 //! Building blocks shared by the model families: activation functions and weight
 //! initialisation schemes, both chosen by name in a config.
 
+use crate::kernels::linear::{self, FusedActivation};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
-use crate::kernels::linear::{self, FusedActivation};
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,11 @@ pub fn stack_output(
 ) -> Tensor<2> {
     let last = stack.len().saturating_sub(1);
     stack.iter().enumerate().fold(x, |x, (i, layer)| {
-        let act = if i == last { output_activation } else { activation };
+        let act = if i == last {
+            output_activation
+        } else {
+            activation
+        };
         dense(layer, act, x)
     })
 }

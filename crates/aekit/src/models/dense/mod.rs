@@ -160,12 +160,7 @@ impl DenseAutoencoder {
 
     /// The reconstructions of a batch of codes (the output activation applied).
     pub fn decode(&self, code: Tensor<2>) -> Tensor<2> {
-        layers::stack_output(
-            &self.decoder,
-            self.activation,
-            self.output_activation,
-            code,
-        )
+        layers::stack_output(&self.decoder, self.activation, self.output_activation, code)
     }
 
     /// The activation applied to the output layer's pre-activation values.
