@@ -13,13 +13,15 @@
 //! (in parallel over the samples) into a matrix `[batch * positions, cin * k * k]`: the
 //! forward pass is one GEMM of it with the weights (flex would multiply per sample, in small
 //! tiles), and the weight gradient one GEMM `grad[cout, batch * positions] x windows`. A
-//! transposed convolution's forward pass and input gradient stay Burn's flex operations; its
-//! weight gradient is a product per sample of its input with the windows of the output's
-//! gradient, summed over the batch. flex runs these GEMMs on every thread.
+//! transposed convolution's input and weight gradients are products per sample with the
+//! windows of the output's gradient (the weight gradient summed over the batch). A transposed
+//! convolution's forward pass and a convolution's input gradient are the same sum, computed
+//! as one GEMM per sample followed by col2im (`scatter_conv`). The samples are spread over
+//! the threads.
 //!
 //! [`conv2d`] and [`conv_transpose2d`] apply to one-group, undilated layers with a bias on
-//! `f32` `flex` tensors (autodiff without checkpointing; for plain tensors only the
-//! convolution, whose forward pass differs); other tensors go to the layer's own `forward`.
+//! `f32` `flex` tensors (autodiff without checkpointing, and plain tensors for inference);
+//! other tensors go to the layer's own `forward`.
 
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
@@ -319,10 +321,10 @@ fn transposed_forward(
 ///
 /// Per sample, one GEMM gives the products for every output channel and kernel tap at once
 /// (`weightᵀ x`: `[cout kh kw, h w]`), which are then added into the output row by row
-/// (col2im). Burn's flex operation does the same for any dimension count; this one is 2-D,
-/// reuses one product buffer per thread instead of zero-filling a new one per sample, and
-/// its additions work on whole rows: it took the conv VAE's transposed convolutions and
-/// input gradients from 21% of a training step to PLACEHOLDER.
+/// (col2im, [`Col2im`]). Burn's flex operation does the same for any dimension count; this
+/// one is 2-D, reuses one product buffer per thread instead of zero-filling a new one per
+/// sample, adds whole rows and writes the output once. Against Burn's operation, with the
+/// other changes of its commit: the conv VAE's inference +22%, its training +6% (2 threads).
 fn scatter_conv(
     x: &FlexTensor,
     weight: &FlexTensor,
