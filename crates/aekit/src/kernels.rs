@@ -24,6 +24,40 @@ use burn::tensor::activation;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+/// `fn $name(args)` that runs `$body(args)`, an `#[inline(always)]` function of plain
+/// loops, compiled for AVX-512F or AVX2 when the CPU has them (chosen at run time) and as
+/// compiled otherwise: the crate is built for baseline x86-64, whose 4-wide vectors would
+/// leave most of the loops' speed unused.
+macro_rules! simd_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    unsafe { avx512($($arg),*) };
+                    return;
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked just above).
+                    unsafe { avx2($($arg),*) };
+                    return;
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 pub(crate) mod adam;
 pub mod conv;
 mod flex_tensor;
@@ -74,33 +108,9 @@ pub(crate) fn sigmoid_slice(values: &mut [f32]) {
     values.par_chunks_mut(CHUNK).for_each(sigmoid_chunk);
 }
 
-pub(crate) fn sigmoid_chunk(values: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            unsafe { sigmoid_chunk_avx512(values) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { sigmoid_chunk_avx2(values) };
-            return;
-        }
-    }
-    sigmoid_chunk_body(values);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn sigmoid_chunk_avx512(values: &mut [f32]) {
-    sigmoid_chunk_body(values);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn sigmoid_chunk_avx2(values: &mut [f32]) {
-    sigmoid_chunk_body(values);
+simd_dispatch! {
+    /// Replaces every value of one chunk by its sigmoid.
+    pub(crate) fn sigmoid_chunk(values: &mut [f32]) => sigmoid_chunk_body
 }
 
 #[inline(always)]

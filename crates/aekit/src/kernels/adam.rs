@@ -75,33 +75,8 @@ fn zeros(n: usize, shape: &burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(vec![0f32; n], shape.clone()))
 }
 
-fn update_chunk(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], step: &AdamStep) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            unsafe { update_chunk_avx512(theta, m, v, g, step) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { update_chunk_avx2(theta, m, v, g, step) };
-            return;
-        }
-    }
-    update_chunk_body(theta, m, v, g, step);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn update_chunk_avx512(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
-    update_chunk_body(theta, m, v, g, s);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn update_chunk_avx2(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
-    update_chunk_body(theta, m, v, g, s);
+simd_dispatch! {
+    fn update_chunk(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], step: &AdamStep) => update_chunk_body
 }
 
 /// Burn's `Adam` element by element (`burn-optim`'s `adam.rs` and `decay.rs`): every line is

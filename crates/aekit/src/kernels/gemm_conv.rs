@@ -360,6 +360,7 @@ fn scatter_conv(
                     &x[b * cin * positions..(b + 1) * cin * positions],
                     positions,
                 );
+                // No input channels: the products stay the zeros they start as.
                 if cin > 0 {
                     serial_product(
                         products,
@@ -368,12 +369,16 @@ fn scatter_conv(
                         weight_t,
                         sample,
                     );
-                } else {
-                    products.fill(0.0);
                 }
                 for (co, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
                     let tap_products = &products[co * kh * kw * positions..][..kh * kw * positions];
-                    layout.add_plane(tap_products, bias.map_or(0.0, |bias| bias[co]), plane, row);
+                    add_plane(
+                        &layout,
+                        tap_products,
+                        bias.map_or(0.0, |bias| bias[co]),
+                        plane,
+                        row,
+                    );
                 }
             },
         );
@@ -447,53 +452,6 @@ impl Col2im {
     /// summed in `row`, split by the phase `(ox + left) mod sx` of the output column: there
     /// every tap's input row is one contiguous, shifted addition, and one pass interleaves the
     /// phases into the plane.
-    fn add_plane(
-        &self,
-        products: &[f32],
-        bias: f32,
-        plane: &mut [MaybeUninit<f32>],
-        row: &mut [f32],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F (checked just above).
-                unsafe { self.add_plane_avx512(products, bias, plane, row) };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { self.add_plane_avx2(products, bias, plane, row) };
-                return;
-            }
-        }
-        self.add_plane_body(products, bias, plane, row);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn add_plane_avx512(
-        &self,
-        products: &[f32],
-        bias: f32,
-        plane: &mut [MaybeUninit<f32>],
-        row: &mut [f32],
-    ) {
-        self.add_plane_body(products, bias, plane, row);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn add_plane_avx2(
-        &self,
-        products: &[f32],
-        bias: f32,
-        plane: &mut [MaybeUninit<f32>],
-        row: &mut [f32],
-    ) {
-        self.add_plane_body(products, bias, plane, row);
-    }
-
     #[inline(always)]
     fn add_plane_body(
         &self,
@@ -549,6 +507,17 @@ impl Col2im {
             }
         }
     }
+}
+
+simd_dispatch! {
+    /// [`Col2im::add_plane_body`], vectorised for the CPU.
+    fn add_plane(
+        layout: &Col2im,
+        products: &[f32],
+        bias: f32,
+        plane: &mut [MaybeUninit<f32>],
+        row: &mut [f32],
+    ) => Col2im::add_plane_body
 }
 
 /// A convolution of plain tensors through its windows (inference).

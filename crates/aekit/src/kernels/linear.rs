@@ -123,18 +123,21 @@ fn forward_activated(
                         *y = if v <= 0.0 { 0.0 } else { v };
                     }
                 }
-                FusedActivation::Identity | FusedActivation::Sigmoid => {
-                    for (y, b) in row.iter_mut().zip(bias) {
-                        *y += b;
-                    }
+                FusedActivation::Identity => add_bias(row, bias),
+                FusedActivation::Sigmoid => {
+                    add_bias(row, bias);
+                    super::sigmoid_chunk(row);
                 }
-            }
-            if activation == FusedActivation::Sigmoid {
-                super::sigmoid_chunk(row);
             }
         }
     });
     FlexTensor::from_data(TensorData::new(out, vec![batch, outputs]))
+}
+
+fn add_bias(row: &mut [f32], bias: &[f32]) {
+    for (y, b) in row.iter_mut().zip(bias) {
+        *y += b;
+    }
 }
 
 /// What the backward step keeps: the input for the weight gradient, the weight for the input

@@ -541,6 +541,8 @@ fn run_epochs(
     let steps = train.len().div_ceil(tc.batch_size);
     let mut status = RunStatus::Completed;
     // What the batch thread does beyond gathering, the same every epoch.
+    let corruption = config.model.corruption();
+    let binarize = config.data.binarize == data::Binarize::Dynamic;
     let rotate_afresh = config
         .data
         .rotate
@@ -581,8 +583,6 @@ fn run_epochs(
 
         // Batches are assembled (and corrupted, for denoising models) on a second thread
         // while the current step computes.
-        let corruption = config.model.corruption();
-        let binarize = config.data.binarize == data::Binarize::Dynamic;
         let steps_before = train_seconds;
         let phase_start = Instant::now();
         let result = std::thread::scope(|scope| -> Result<()> {
