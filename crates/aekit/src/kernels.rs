@@ -1,7 +1,8 @@
 //! Vectorisable element-wise math for `f32` tensors on Burn's `flex` backend, where flex calls
 //! the C library's scalar `expf`/`log1pf` once per element (the larger part of a small model's
-//! step): branch-free Cephes polynomials that the compiler turns into vector code, compiled a
-//! second time for AVX2 and chosen at run time.
+//! step): branch-free Cephes polynomials that the compiler turns into vector code, compiled
+//! again for AVX-512 and for AVX2, with fused multiply-adds, and chosen at run time
+//! (`simd_dispatch!`).
 //!
 //! - [`sigmoid`]: the logistic function of a plain (no autodiff) tensor, e.g. the output
 //!   activation at inference; other tensors go to Burn's own.
@@ -25,36 +26,53 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// `fn $name(args)` that runs `$body(args)`, an `#[inline(always)]` function of plain
-/// loops, compiled for AVX-512F or AVX2 when the CPU has them (chosen at run time) and as
-/// compiled otherwise: the crate is built for baseline x86-64, whose 4-wide vectors would
-/// leave most of the loops' speed unused.
+/// loops, compiled for AVX-512F or AVX2 (each with FMA) when the CPU has them (chosen at run
+/// time) and as compiled otherwise: the crate is built for baseline x86-64, whose 4-wide
+/// vectors would leave most of the loops' speed unused.
+///
+/// `=> body::<FMA>` names a body generic over `const FMA: bool`, called with `true` where
+/// the instructions have fused multiply-adds and `false` in the portable build (where
+/// `mul_add` would be a library call); see [`madd`]. A plain `=> body` never fuses: Rust
+/// does not contract `a * b + c` on its own, so such a body rounds as its scalar code does.
 macro_rules! simd_dispatch {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
-        $(#[$meta])*
+    (@emit [$($meta:tt)*] $vis:vis $name:ident ($($arg:ident: $ty:ty),*)
+        [$($fast:tt)*] [$($portable:tt)*]) => {
+        $($meta)*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512($($arg: $ty),*) {
-                    $body($($arg),*)
+                    $($fast)*($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
+                    $($fast)*($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    // SAFETY: the CPU supports AVX-512F, and with it AVX2 and FMA (checked
+                    // just above).
                     unsafe { avx512($($arg),*) };
                     return;
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked just above).
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                     unsafe { avx2($($arg),*) };
                     return;
                 }
             }
-            $body($($arg),*)
+            $($portable)*($($arg),*)
         }
+    };
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?)
+        => $body:ident::<FMA>) => {
+        simd_dispatch!(@emit [$(#[$meta])*] $vis $name ($($arg: $ty),*)
+            [$body::<true>] [$body::<false>]);
+    };
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        simd_dispatch!(@emit [$(#[$meta])*] $vis $name ($($arg: $ty),*) [$body] [$body]);
     };
 }
 
@@ -110,35 +128,44 @@ pub(crate) fn sigmoid_slice(values: &mut [f32]) {
 
 simd_dispatch! {
     /// Replaces every value of one chunk by its sigmoid.
-    pub(crate) fn sigmoid_chunk(values: &mut [f32]) => sigmoid_chunk_body
+    pub(crate) fn sigmoid_chunk(values: &mut [f32]) => sigmoid_chunk_body::<FMA>
 }
 
 #[inline(always)]
-fn sigmoid_chunk_body(values: &mut [f32]) {
+fn sigmoid_chunk_body<const FMA: bool>(values: &mut [f32]) {
     for v in values.iter_mut() {
-        *v = sigmoid_element(*v);
+        *v = sigmoid_element::<FMA>(*v);
     }
 }
 
 /// `1 / (1 + e^-x)` from `e = e^-|x|`, without branches or library calls.
 #[inline(always)]
-pub(crate) fn sigmoid_element(x: f32) -> f32 {
-    let e = exp_nonpositive(-x.abs());
+pub(crate) fn sigmoid_element<const FMA: bool>(x: f32) -> f32 {
+    let e = exp_nonpositive::<FMA>(-x.abs());
     let r = 1.0 / (1.0 + e);
     if x >= 0.0 { r } else { e * r }
+}
+
+/// `a * b + c`, fused into one rounding where the instruction set has it (`FMA`): a third
+/// fewer instructions in the polynomials, the sigmoid 30-45% faster (AVX-512, one thread);
+/// without FMA, `mul_add` would be a library call.
+#[inline(always)]
+pub(crate) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
 /// `e^x` for `x <= 0` (Cephes' `expf` polynomial; relative error about 1e-7), flushed to a
 /// tiny normal number below -87.
 #[inline(always)]
-pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive<const FMA: bool>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     let x = x.max(-87.0);
-    let shifted = x * LOG2E + ROUND;
+    let shifted = madd::<FMA>(x, LOG2E, ROUND);
     let n = shifted - ROUND;
     let k = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    // x - n ln 2, with ln 2 in two parts (Cody-Waite) so that r keeps its precision.
+    let r = madd::<FMA>(n, 2.121_944_4e-4, madd::<FMA>(n, -0.693_359_4, x));
     let z = r * r;
     let mut p = 1.987_569_1e-4;
     for c in [
@@ -148,15 +175,15 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
         1.666_666_5e-1,
         0.5,
     ] {
-        p = p * r + c;
+        p = madd::<FMA>(p, r, c);
     }
-    let y = p * z + r + 1.0;
+    let y = madd::<FMA>(p, z, r) + 1.0;
     y * f32::from_bits(((k + 127) as u32) << 23)
 }
 
 /// `ln(u)` for `u` in [1, 2] (Cephes' `logf` polynomial; error about 1e-7).
 #[inline(always)]
-pub(crate) fn ln_1_to_2(u: f32) -> f32 {
+pub(crate) fn ln_1_to_2<const FMA: bool>(u: f32) -> f32 {
     const SQRT_2: f32 = std::f32::consts::SQRT_2;
     // u = 2^k m with m in [sqrt(1/2), sqrt(2)): k is 0, or 1 above sqrt(2).
     let high = u > SQRT_2;
@@ -175,10 +202,10 @@ pub(crate) fn ln_1_to_2(u: f32) -> f32 {
         -2.499_999_4e-1,
         3.333_333e-1,
     ] {
-        p = p * x + c;
+        p = madd::<FMA>(p, x, c);
     }
-    let y = x * z * p + k * -2.121_944_4e-4 - 0.5 * z;
-    x + y + k * 0.693_359_4
+    let y = madd::<FMA>(x * z, p, madd::<FMA>(k, -2.121_944_4e-4, -0.5 * z));
+    madd::<FMA>(k, 0.693_359_4, x + y)
 }
 
 #[cfg(test)]
@@ -188,18 +215,33 @@ mod tests {
 
     #[test]
     fn polynomials_are_accurate() {
-        let (mut exp_worst, mut ln_worst) = (0.0f64, 0.0f64);
-        for i in 0..=200_000 {
-            let x = -87.0 * i as f32 / 200_000.0;
-            let exact = (x as f64).exp();
-            exp_worst = exp_worst.max((exp_nonpositive(x) as f64 - exact).abs() / exact);
-            let u = 1.0 + i as f32 / 200_000.0;
-            let exact = (u as f64).ln();
-            ln_worst = ln_worst.max((ln_1_to_2(u) as f64 - exact).abs() / exact.max(1e-30));
+        fn worst<const FMA: bool>() -> (f64, f64) {
+            let (mut exp_worst, mut ln_worst) = (0.0f64, 0.0f64);
+            for i in 0..=200_000 {
+                let x = -87.0 * i as f32 / 200_000.0;
+                let exact = (x as f64).exp();
+                let ours = exp_nonpositive::<FMA>(x) as f64;
+                exp_worst = exp_worst.max((ours - exact).abs() / exact);
+                let u = 1.0 + i as f32 / 200_000.0;
+                let exact = (u as f64).ln();
+                let ours = ln_1_to_2::<FMA>(u) as f64;
+                ln_worst = ln_worst.max((ours - exact).abs() / exact.max(1e-30));
+            }
+            assert_eq!(ln_1_to_2::<FMA>(1.0), 0.0);
+            (exp_worst, ln_worst)
         }
-        assert!(exp_worst < 3e-7, "exp relative error {exp_worst}");
-        assert!(ln_worst < 3e-7, "ln relative error {ln_worst}");
-        assert_eq!(ln_1_to_2(1.0), 0.0);
+        // The fused build's multiply-adds are checked here as scalar `mul_add` calls, the
+        // rounding its vector code has.
+        for (fused, (exp_worst, ln_worst)) in [(false, worst::<false>()), (true, worst::<true>())] {
+            assert!(
+                exp_worst < 3e-7,
+                "exp relative error {exp_worst} (FMA {fused})"
+            );
+            assert!(
+                ln_worst < 3e-7,
+                "ln relative error {ln_worst} (FMA {fused})"
+            );
+        }
     }
 
     #[test]

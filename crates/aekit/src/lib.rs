@@ -27,6 +27,8 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+// `macro_use`: the loss module compiles its element-wise loops with `simd_dispatch!` too.
+#[macro_use]
 pub mod kernels;
 pub mod loss;
 pub mod models;

@@ -28,6 +28,7 @@ use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, contiguous, layer_op, on_autodiff_flex, on_plain_flex,
     tensor, values,
 };
+use super::madd;
 use burn::backend::flex::FlexTensor;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -105,13 +106,6 @@ fn isa() -> Isa {
         }
     }
     Isa::Portable
-}
-
-/// `a * b + c`, fused where the instruction set has it (without FMA `mul_add` would be a
-/// library call).
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
 /// Copies `channels` planes `h x w` into the interior of zero-bordered padded planes. Only

@@ -8,8 +8,8 @@
 //! transposed convolutions the weight gradient took 3.5x the forward pass, and a second
 //! thread gave nothing (`bench/results/2026-11-24-conv-kernels.txt`).
 //!
-//! How: with the input padded explicitly, every output position reads one window of
-//! `cin * k * k` values. For a convolution the windows of the whole batch are gathered once
+//! How: every output position reads one window of `cin * k * k` values of the input, its
+//! padding read as zeros where the window reaches it (no padded copy of the input is made). For a convolution the windows of the whole batch are gathered once
 //! (in parallel over the samples) into a matrix `[batch * positions, cin * k * k]`: the
 //! forward pass is one GEMM of it with the weights (flex would multiply per sample, in small
 //! tiles), and the weight gradient one GEMM `grad[cout, batch * positions] x windows`. A
@@ -27,12 +27,11 @@ use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
     separate_grads, tensor, values,
 };
-use super::matmul::{Matrix, serial_product};
+use super::matmul::{Matrix, serial_product, serial_product_into};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::ops::PadMode;
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -46,10 +45,6 @@ struct Geometry {
     padding: [(usize, usize); 2],
     padding_out: [usize; 2],
     kernel: [usize; 2],
-}
-
-fn plain(t: &FlexTensor) -> Tensor<4> {
-    Tensor::from_primitive::<Flex>(t.clone())
 }
 
 fn primitive<const D: usize>(t: Tensor<D>) -> FlexTensor {
@@ -138,15 +133,6 @@ fn try_apply(
     Some(plain_conv(x.clone(), weight, bias, &g))
 }
 
-/// The input padded as the convolution pads it (transposed convolutions pad nothing here).
-fn padded_input(x: Tensor<4>, g: &Geometry) -> Tensor<4> {
-    if g.transposed || g.padding == [(0, 0), (0, 0)] {
-        x
-    } else {
-        x.pad(g.padding, PadMode::Constant(0.0))
-    }
-}
-
 /// A convolution's output `[batch, cout, oh, ow]` from its windows `[batch, oh * ow,
 /// cin * k * k]`: per sample, the weights times the transposed windows, plus the bias.
 fn conv_from_windows(
@@ -181,19 +167,24 @@ fn per_sample_products(
     [batch, m, positions, width]: [usize; 4],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
-    let mut out = vec![0f32; batch * m * positions];
-    if out.is_empty() || width == 0 {
-        return out;
+    let len = batch * m * positions;
+    // Not zero-filled: `sample_product` writes every value.
+    if len == 0 || width == 0 {
+        return vec![0f32; len];
     }
-    out.par_chunks_mut(m * positions)
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(m * positions)
         .zip(windows.par_chunks(positions * width))
         .for_each(|(out, windows)| sample_product(out, lhs, windows, [m, positions, width], bias));
+    // SAFETY: every sample's values were written by `sample_product`.
+    unsafe { out.set_len(len) };
     out
 }
 
-/// One sample of [`per_sample_products`], on the calling thread.
+/// One sample of [`per_sample_products`], on the calling thread; writes every value of `out`.
 fn sample_product(
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     lhs: &[f32],
     windows: &[f32],
     [m, positions, width]: [usize; 3],
@@ -202,7 +193,7 @@ fn sample_product(
     // out = lhs · windowsᵀ: the windows read with their strides swapped.
     let lhs = Matrix::row_major(lhs, width);
     let windows = Matrix::row_major(windows, width).transposed();
-    serial_product(out, positions, [m, positions, width], lhs, windows);
+    let out = serial_product_into(out, [m, positions, width], lhs, windows);
     if let Some(bias) = bias {
         for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
             row.iter_mut().for_each(|v| *v += b);
@@ -287,12 +278,12 @@ fn plane_sum(values: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
-/// Output height and width of a convolution of the padded input `[_, _, hp, wp]`.
-fn conv_out_size(xp_dims: [usize; 4], g: &Geometry) -> [usize; 2] {
-    let [_, _, hp, wp] = xp_dims;
+/// Output height and width of a convolution of the input `[_, _, h, w]` padded by `g`.
+fn conv_out_size([_, _, h, w]: [usize; 4], g: &Geometry) -> [usize; 2] {
+    let [(top, bottom), (left, right)] = g.padding;
     [
-        (hp - g.kernel[0]) / g.stride[0] + 1,
-        (wp - g.kernel[1]) / g.stride[1] + 1,
+        (h + top + bottom - g.kernel[0]) / g.stride[0] + 1,
+        (w + left + right - g.kernel[1]) / g.stride[1] + 1,
     ]
 }
 
@@ -320,17 +311,20 @@ fn transposed_forward(
 /// kw]`, and `bias` (per output channel) is where each sum starts.
 ///
 /// Per sample, one GEMM gives the products for every output channel and kernel tap at once
-/// (`weightᵀ x`: `[cout kh kw, h w]`), which are then added into the output row by row
-/// (col2im, [`Col2im`]). Burn's flex operation does the same for any dimension count; this
-/// one is 2-D, reuses one product buffer per thread instead of zero-filling a new one per
-/// sample, adds whole rows and writes the output once. Against Burn's operation, with the
-/// other changes of its commit: the conv VAE's inference +22%, its training +6% (2 threads).
+/// (`weightᵀ x`: `[cout kh kw, h P]`, the input's rows padded with zeros to the pitch `P` of
+/// [`Col2im`]), which are then added into the output plane by plane (col2im). Burn's flex
+/// operation does the same for any dimension count; this one is 2-D, reuses its buffers per
+/// thread instead of zero-filling new ones per sample, adds whole planes and writes the
+/// output once. Against Burn's operation, with the other changes of its commit: the conv
+/// VAE's inference +22%, its training +6% (2 threads). Summing whole planes instead of rows
+/// (rows of 7 or 14 values are shorter than one AVX-512 vector, so the row sums ran scalar)
+/// took the col2im from 12.8% of a conv VAE training step to 5.2% (one thread, perf).
 fn scatter_conv(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&[f32]>,
-    [sy, sx]: [usize; 2],
-    [top, left]: [usize; 2],
+    stride: [usize; 2],
+    start: [usize; 2],
     [oh, ow]: [usize; 2],
 ) -> FlexTensor {
     let [batch, cin, h, w] = dims4(x);
@@ -341,25 +335,30 @@ fn scatter_conv(
     );
     let (x, weight) = (contiguous(x), contiguous(weight));
     let (x, weight) = (values(&x), values(&weight));
-    let (positions, taps) = (h * w, cout * kh * kw);
+    let taps = cout * kh * kw;
     let len = batch * cout * oh * ow;
     if len == 0 {
         return tensor(Vec::new(), &[batch, cout, oh, ow]);
     }
+    let layout = Col2im::new([h, w], [oh, ow], [kh, kw], stride, start);
+    let (pitch, positions) = (layout.pitch, h * layout.pitch);
     // Not zero-filled: every value is written once, by `Col2im::add_plane`.
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let weight_t = Matrix::row_major(weight, taps).transposed();
-    let layout = Col2im::new([h, w], [oh, ow], [kh, kw], [sy, sx], [top, left]);
     out.spare_capacity_mut()[..len]
         .par_chunks_mut(cout * oh * ow)
         .enumerate()
         .for_each_init(
-            || (vec![0f32; taps * positions], layout.row_buffer()),
-            |(products, row), (b, out)| {
-                let sample = Matrix::row_major(
-                    &x[b * cin * positions..(b + 1) * cin * positions],
-                    positions,
-                );
+            || {
+                // The padded input's pad columns are zeroed here once and never written.
+                let padded = vec![0f32; cin * positions];
+                (padded, vec![0f32; taps * positions], layout.phase_buffer())
+            },
+            |(padded, products, phases), (b, out)| {
+                let sample = &x[b * cin * h * w..(b + 1) * cin * h * w];
+                for (dst, src) in padded.chunks_exact_mut(pitch).zip(sample.chunks_exact(w)) {
+                    dst[..w].copy_from_slice(src);
+                }
                 // No input channels: the products stay the zeros they start as.
                 if cin > 0 {
                     serial_product(
@@ -367,7 +366,7 @@ fn scatter_conv(
                         positions,
                         [taps, positions, cin],
                         weight_t,
-                        sample,
+                        Matrix::row_major(padded, positions),
                     );
                 }
                 for (co, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
@@ -377,7 +376,7 @@ fn scatter_conv(
                         tap_products,
                         bias.map_or(0.0, |bias| bias[co]),
                         plane,
-                        row,
+                        phases,
                     );
                 }
             },
@@ -388,22 +387,35 @@ fn scatter_conv(
 }
 
 /// Where a transposed convolution's products go (col2im): input `(iy, ix)` times tap `(ky,
-/// kx)` lands on output `(iy sy + ky - top, ix sx + kx - left)`. The divisions this takes are
-/// done once here, not in the loops (per row, they made the loops slower than the scatter).
+/// kx)` lands on output `(iy sy + ky - top, ix sx + kx - left)`.
+///
+/// Adding each product where it lands is a stride-`s` scatter, which does not vectorise (it
+/// was a quarter of the conv VAE's inference). Instead the output is summed in phase planes:
+/// output `(oy, ox)` is phase `((oy + top) mod sy, (ox + left) mod sx)`, at row `(oy + top) /
+/// sy` and column `(ox + left) / sx` of its plane. There every tap's products are the input
+/// map shifted by `(ky / sy, kx / sx)`: with the phase planes' rows and the products' rows
+/// both `pitch` long, the input's rows padded with zeros to it, the shift is one offset and
+/// the tap one contiguous addition of the whole map (what spills past a row's end is the
+/// padding's zeros). One pass then interleaves the phases into the output plane. The
+/// divisions this takes are done once here, not in the loops.
 #[derive(Debug, Clone)]
 struct Col2im {
-    input: [usize; 2],
+    /// The input map's rows.
+    rows: usize,
+    /// The row length of the products and of the phase planes: at least the input's width
+    /// plus the largest column shift, and every output column's position.
+    pitch: usize,
     output_width: usize,
-    kernel: [usize; 2],
     stride_x: usize,
     left: usize,
-    /// For every output row, the `(ky, iy)` pairs that reach it.
-    row_taps: Vec<Vec<(usize, usize)>>,
-    /// For every `kx`, where its shifted input row starts in the row buffer.
-    column_starts: Vec<usize>,
-    /// Length of one phase of the row buffer: every `(ox + left) / sx` that an output column
-    /// or a tap reaches.
+    /// Values per phase plane (its rows, one spare row for the last shifted tap's spill).
     phase_len: usize,
+    phases: usize,
+    /// For every tap `(ky, kx)` in order, where its products start in the phase buffer.
+    tap_starts: Vec<usize>,
+    /// For every output row, where its phase plane's row starts in the phase buffer (the
+    /// first column phase's plane; the others follow `phase_len` apart).
+    row_starts: Vec<usize>,
 }
 
 impl Col2im {
@@ -414,89 +426,83 @@ impl Col2im {
         [sy, sx]: [usize; 2],
         [top, left]: [usize; 2],
     ) -> Self {
-        let phase_len = (w + (kw - 1) / sx + 1).max((ow + left).div_ceil(sx));
-        let row_taps = (0..oh)
-            .map(|oy| {
-                (0..kh)
-                    .filter_map(|ky| {
-                        let shifted = (oy + top).checked_sub(ky)?;
-                        let iy = shifted / sy;
-                        (shifted % sy == 0 && iy < h).then_some((ky, iy))
-                    })
-                    .collect()
-            })
+        let pitch = (w + (kw - 1) / sx).max((ow + left).div_ceil(sx));
+        let plane_rows = (h + (kh - 1) / sy).max((oh + top).div_ceil(sy));
+        let phase_len = (plane_rows + 1) * pitch;
+        let phase = |py: usize, px: usize| (py * sx + px) * phase_len;
+        let tap_starts = (0..kh)
+            .flat_map(|ky| (0..kw).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| phase(ky % sy, kx % sx) + (ky / sy) * pitch + kx / sx)
             .collect();
-        let column_starts = (0..kw).map(|kx| (kx % sx) * phase_len + kx / sx).collect();
+        let row_starts = (0..oh)
+            .map(|oy| phase((oy + top) % sy, 0) + (oy + top) / sy * pitch)
+            .collect();
         Self {
-            input: [h, w],
+            rows: h,
+            pitch,
             output_width: ow,
-            kernel: [kh, kw],
             stride_x: sx,
             left,
-            row_taps,
-            column_starts,
             phase_len,
+            phases: sy * sx,
+            tap_starts,
+            row_starts,
         }
     }
 
-    /// The buffer one output row is summed in: `sx` phases of `phase_len` values.
-    fn row_buffer(&self) -> Vec<f32> {
-        vec![0f32; self.stride_x * self.phase_len]
+    /// The buffer the phase planes are summed in.
+    fn phase_buffer(&self) -> Vec<f32> {
+        vec![0f32; self.phases * self.phase_len]
     }
 
     /// One output channel's plane `[oh, ow]`: `bias` plus the products of its taps (`[kh,
-    /// kw, h, w]`, one input map per tap).
-    ///
-    /// Adding each product where it lands would be a stride-`sx` scatter, which does not
-    /// vectorise (it was a quarter of the conv VAE's inference). Instead each output row is
-    /// summed in `row`, split by the phase `(ox + left) mod sx` of the output column: there
-    /// every tap's input row is one contiguous, shifted addition, and one pass interleaves the
-    /// phases into the plane.
+    /// kw, h, pitch]`, one padded input map per tap), summed in `phases`.
     #[inline(always)]
     fn add_plane_body(
         &self,
         products: &[f32],
         bias: f32,
         plane: &mut [MaybeUninit<f32>],
-        row: &mut [f32],
+        phases: &mut [f32],
     ) {
-        let ([h, w], [_, kw], sx) = (self.input, self.kernel, self.stride_x);
-        let phase_len = self.phase_len;
-        for (out_row, taps) in plane
-            .chunks_exact_mut(self.output_width)
-            .zip(&self.row_taps)
-        {
-            row.fill(0.0);
-            for &(ky, iy) in taps {
-                let tap_rows = &products[ky * kw * h * w + iy * w..];
-                for (kx, &start) in self.column_starts.iter().enumerate() {
-                    let src = &tap_rows[kx * h * w..][..w];
-                    for (d, v) in row[start..start + w].iter_mut().zip(src) {
-                        *d += v;
-                    }
-                }
+        let map = self.rows * self.pitch;
+        phases.fill(0.0);
+        for (tap, &start) in products.chunks_exact(map).zip(&self.tap_starts) {
+            for (d, v) in phases[start..start + map].iter_mut().zip(tap) {
+                *d += v;
             }
+        }
+        let (sx, left, phase_len) = (self.stride_x, self.left, self.phase_len);
+        for (out_row, &row_start) in plane
+            .chunks_exact_mut(self.output_width)
+            .zip(&self.row_starts)
+        {
+            let row = &phases[row_start..];
             if sx == 2 {
                 // The common stride, as two interleaved streams (which vectorise): even
                 // output columns from one phase, odd ones from the other.
                 let start = |ox: usize| {
-                    let at = ox + self.left;
+                    let at = ox + left;
                     (at % 2) * phase_len + at / 2
                 };
-                let (even, odd) = (&row[start(0)..], &row[start(1)..]);
-                let mut pairs = out_row.chunks_exact_mut(2);
-                for ((pair, e), o) in (&mut pairs).zip(even).zip(odd) {
-                    pair[0].write(bias + e);
-                    pair[1].write(bias + o);
+                // Slices of the exact lengths and an indexed loop: the compiler then
+                // vectorises the interleaving stores (a zip of open-ended slices stayed
+                // scalar, half of this function's time).
+                let half = out_row.len() / 2;
+                let (even, odd) = (&row[start(0)..][..half], &row[start(1)..][..half]);
+                let (pairs, last) = out_row.split_at_mut(2 * half);
+                for k in 0..half {
+                    pairs[2 * k].write(bias + even[k]);
+                    pairs[2 * k + 1].write(bias + odd[k]);
                 }
-                if let [last] = pairs.into_remainder() {
-                    last.write(bias + even[self.output_width / 2]);
+                if let [last] = last {
+                    last.write(bias + row[start(0) + half]);
                 }
                 continue;
             }
             // Output column `ox` is phase `(ox + left) % sx`, position `(ox + left) / sx`,
             // counted along instead of divided.
-            let (mut phase, mut at) = (self.left % sx, self.left / sx);
+            let (mut phase, mut at) = (left % sx, left / sx);
             for out in out_row.iter_mut() {
                 out.write(bias + row[phase * phase_len + at]);
                 phase += 1;
@@ -516,16 +522,16 @@ simd_dispatch! {
         products: &[f32],
         bias: f32,
         plane: &mut [MaybeUninit<f32>],
-        row: &mut [f32],
+        phases: &mut [f32],
     ) => Col2im::add_plane_body
 }
 
 /// A convolution of plain tensors through its windows (inference).
 fn plain_conv(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
-    let xp = primitive(padded_input(x, g));
-    let [batch, _, _, _] = dims4(&xp);
-    let [oh, ow] = conv_out_size(dims4(&xp), g);
-    let windows = windows(&xp, g, [oh, ow]);
+    let x = primitive(x);
+    let [batch, _, _, _] = dims4(&x);
+    let [oh, ow] = conv_out_size(dims4(&x), g);
+    let windows = windows(&x, g, [oh, ow]);
     let out = conv_from_windows(
         &windows,
         &primitive(weight),
@@ -549,53 +555,83 @@ fn conv_input_grad(
 }
 
 /// `[batch, rows * cols, channels * kh * kw]`: for every sample and output position, the
-/// stride-`s` window of `maps` (already padded) it reads, as one row.
+/// stride-`s` window of `maps` padded as `g` says that it reads, as one row.
 fn windows(maps: &FlexTensor, g: &Geometry, out_size: [usize; 2]) -> Vec<f32> {
     let maps_dims = dims4(maps);
     let maps = contiguous(maps);
-    gather_windows(values(&maps), maps_dims, g, out_size)
+    let [(top, _), (left, _)] = g.padding;
+    gather_windows(values(&maps), maps_dims, g, out_size, [top, left])
 }
 
-/// [`windows`] of the maps `[batch, channels, hp, wp]` held in `maps`.
+/// [`windows`] of the maps `[batch, channels, h, w]` held in `maps`, padded with zeros by
+/// `top` rows and `left` columns (and as far as the windows reach on the other sides). The
+/// padding is read as zeros where a window reaches it rather than copied into a padded
+/// tensor first (a zero-filled allocation and a copy of every map per layer and step).
 fn gather_windows(
     maps: &[f32],
-    [batch, channels, hp, wp]: [usize; 4],
+    [batch, channels, h, w]: [usize; 4],
     g: &Geometry,
     [rows, cols]: [usize; 2],
+    [top, left]: [usize; 2],
 ) -> Vec<f32> {
     let [kh, kw] = g.kernel;
     let [sy, sx] = g.stride;
-    let (plane, width) = (hp * wp, channels * kh * kw);
-    let mut out = vec![0.0f32; batch * rows * cols * width];
-    if !out.is_empty() {
-        out.par_chunks_mut(rows * cols * width)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let maps = &maps[b * channels * plane..(b + 1) * channels * plane];
-                for (position, row) in out.chunks_exact_mut(width).enumerate() {
-                    let (oy, ox) = (position / cols, position % cols);
-                    let mut taps = row.chunks_exact_mut(kw);
-                    for c in 0..channels {
-                        for ky in 0..kh {
-                            let start = c * plane + (sy * oy + ky) * wp + sx * ox;
-                            let dst = taps.next().expect("kh * kw values per channel");
-                            let src = &maps[start..start + kw];
-                            // A fixed-size copy for 3x3 kernels: a `memcpy` call per three
-                            // values made this gather 14% of the conv VAE's step.
-                            if let (Ok(dst), Ok(src)) = (
-                                <&mut [f32; 3]>::try_from(&mut *dst),
-                                <&[f32; 3]>::try_from(src),
-                            ) {
-                                *dst = *src;
-                            } else {
-                                dst.copy_from_slice(src);
+    let (plane, width) = (h * w, channels * kh * kw);
+    let len = batch * rows * cols * width;
+    // Not zero-filled: the windows cover every value.
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(rows * cols * width)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let maps = &maps[b * channels * plane..(b + 1) * channels * plane];
+            for (position, row) in out.chunks_exact_mut(width).enumerate() {
+                let (oy, ox) = (position / cols, position % cols);
+                // The window's first column in the maps, and whether it lies inside them.
+                let x0 = (sx * ox) as isize - left as isize;
+                let inside = x0 >= 0 && x0 as usize + kw <= w;
+                let mut taps = row.chunks_exact_mut(kw);
+                for c in 0..channels {
+                    for ky in 0..kh {
+                        let dst = taps.next().expect("kh * kw values per channel");
+                        let Some(iy) = (sy * oy + ky).checked_sub(top).filter(|&iy| iy < h) else {
+                            dst.fill(MaybeUninit::new(0.0));
+                            continue;
+                        };
+                        let map_row = &maps[c * plane + iy * w..][..w];
+                        if inside {
+                            copy_window_row(dst, &map_row[x0 as usize..][..kw]);
+                        } else {
+                            for (kx, d) in dst.iter_mut().enumerate() {
+                                let ix = x0 + kx as isize;
+                                let inside = ix >= 0 && (ix as usize) < w;
+                                d.write(if inside { map_row[ix as usize] } else { 0.0 });
                             }
                         }
                     }
                 }
-            });
-    }
+            }
+        });
+    // SAFETY: every position's row was written in full: `channels * kh` taps of `kw`.
+    unsafe { out.set_len(len) };
     out
+}
+
+/// One window row: a fixed-size copy for 3x3 kernels (a `memcpy` call per three values made
+/// the gather 14% of the conv VAE's step).
+#[inline(always)]
+fn copy_window_row(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    if let (Ok(dst), Ok(src)) = (
+        <&mut [MaybeUninit<f32>; 3]>::try_from(&mut *dst),
+        <&[f32; 3]>::try_from(src),
+    ) {
+        *dst = src.map(MaybeUninit::new);
+    } else {
+        dst.write_copy_of_slice(src);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -627,20 +663,20 @@ impl GemmConvState {
         let [batch, cin, h, w] = self.input_dims;
         let [_, cout, kh, kw] = self.weight_dims;
         let [(ph, _), (pw, _)] = g.padding;
-        let padded = primitive(plain(upstream).pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0)));
-        let padded_dims = dims4(&padded);
-        let padded_sample = padded_dims[1] * padded_dims[2] * padded_dims[3];
-        let padded = contiguous(&padded);
-        let (padded, positions, width) = (values(&padded), h * w, cout * kh * kw);
+        // The output's gradient is read padded by `(ph, pw)` on every side.
+        let grad = contiguous(upstream);
+        let grad_dims = dims4(&grad);
+        let grad_sample = grad_dims[1] * grad_dims[2] * grad_dims[3];
+        let (grad_values, positions, width) = (values(&grad), h * w, cout * kh * kw);
         let weight = self.weight.as_ref().filter(|_| want_input).map(contiguous);
         let input = self.input.as_ref().filter(|_| want_params).map(contiguous);
 
-        let chunk = |c: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+        let chunk = |c: usize, dx: Option<&mut [MaybeUninit<f32>]>| -> Option<Vec<f32>> {
             let first = c * SAMPLES_PER_SUM;
             let samples = SAMPLES_PER_SUM.min(batch - first);
-            let maps = &padded[first * padded_sample..(first + samples) * padded_sample];
-            let dims = [samples, padded_dims[1], padded_dims[2], padded_dims[3]];
-            let windows = gather_windows(maps, dims, g, [h, w]);
+            let maps = &grad_values[first * grad_sample..(first + samples) * grad_sample];
+            let dims = [samples, grad_dims[1], grad_dims[2], grad_dims[3]];
+            let windows = gather_windows(maps, dims, g, [h, w], [ph, pw]);
             if let (Some(dx), Some(weight)) = (dx, &weight) {
                 let sample_windows = windows.chunks_exact(positions * width);
                 for (dx, windows) in dx.chunks_exact_mut(cin * positions).zip(sample_windows) {
@@ -653,19 +689,22 @@ impl GemmConvState {
             })
         };
         let chunks = batch.div_ceil(SAMPLES_PER_SUM);
-        let mut dx = vec![
-            0f32;
-            if weight.is_some() {
-                batch * cin * positions
-            } else {
-                0
-            }
-        ];
-        let partials: Vec<Option<Vec<f32>>> = if weight.is_some() && !dx.is_empty() {
-            dx.par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
+        let dx_len = if weight.is_some() {
+            batch * cin * positions
+        } else {
+            0
+        };
+        // Not zero-filled: `sample_product` writes every sample's gradient.
+        let mut dx: Vec<f32> = Vec::with_capacity(dx_len);
+        let partials: Vec<Option<Vec<f32>>> = if dx_len > 0 {
+            let partials = dx.spare_capacity_mut()[..dx_len]
+                .par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
                 .enumerate()
                 .map(|(c, dx)| chunk(c, Some(dx)))
-                .collect()
+                .collect();
+            // SAFETY: the chunks cover the batch, and each wrote its samples' gradients.
+            unsafe { dx.set_len(dx_len) };
+            partials
         } else {
             (0..chunks)
                 .into_par_iter()
@@ -734,9 +773,8 @@ fn autodiff_forward(
         let (out, kept) = if g.transposed {
             (transposed_forward(x, weight, bias, &g), contiguous(x))
         } else {
-            let xp = primitive(padded_input(plain(x), &g));
-            let [oh, ow] = conv_out_size(dims4(&xp), &g);
-            let windows = windows(&xp, &g, [oh, ow]);
+            let [oh, ow] = conv_out_size(input_dims, &g);
+            let windows = windows(x, &g, [oh, ow]);
             let out = conv_from_windows(&windows, weight, bias, [input_dims[0], oh, ow]);
             let positions = oh * ow;
             let width = windows.len() / (input_dims[0] * positions).max(1);

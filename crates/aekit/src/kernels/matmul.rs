@@ -153,7 +153,7 @@ fn product_into(
 
 /// # Safety
 /// Every value of `values` must have been written.
-unsafe fn initialised(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+pub(crate) unsafe fn initialised(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len()) }
 }
 
@@ -169,6 +169,27 @@ pub(crate) fn serial_product(
     assert!(dst_holds && lhs.holds(m, k) && rhs.holds(k, n));
     // SAFETY: every operand holds its matrix (checked above) and `dst` is borrowed mutably.
     unsafe { gemm_raw(dst.as_mut_ptr(), dst_row_stride, [m, n, k], lhs, rhs) };
+}
+
+/// [`serial_product`] into a contiguous `m×n` output that may be uninitialised, every value
+/// of which it writes (zeros for `k == 0`, where gemm would leave it as it found it), so
+/// that a fresh output need not be zero-filled first.
+pub(crate) fn serial_product_into<'a>(
+    dst: &'a mut [MaybeUninit<f32>],
+    [m, n, k]: [usize; 3],
+    lhs: Matrix,
+    rhs: Matrix,
+) -> &'a mut [f32] {
+    assert!(dst.len() == m * n && lhs.holds(m, k) && rhs.holds(k, n));
+    if k == 0 {
+        dst.fill(MaybeUninit::new(0.0));
+    } else {
+        // SAFETY: `dst` holds the `m×n` output (checked above) and is borrowed mutably; the
+        // operands hold their matrices.
+        unsafe { gemm_raw(dst.as_mut_ptr().cast(), n, [m, n, k], lhs, rhs) };
+    }
+    // SAFETY: every value was written above.
+    unsafe { initialised(dst) }
 }
 
 /// # Safety

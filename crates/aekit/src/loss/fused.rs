@@ -153,29 +153,18 @@ fn chunk_loss(x: &[f32], t: &[f32], mut sigmoid: Option<&mut [MaybeUninit<f32>]>
     lanes.iter().sum()
 }
 
-/// Element-wise loss and sigmoid of a block, with the widest vector instructions available.
-fn bce_block(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { bce_block_avx2(x, t, loss, sigmoid) };
-        return;
-    }
-    bce_block_body(x, t, loss, sigmoid);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn bce_block_avx2(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) {
-    bce_block_body(x, t, loss, sigmoid);
+simd_dispatch! {
+    /// Element-wise loss and sigmoid of a block, with the widest vector instructions
+    /// available.
+    fn bce_block(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) => bce_block_body::<FMA>
 }
 
 #[inline(always)]
-fn bce_block_body(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) {
+fn bce_block_body<const FMA: bool>(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) {
     let n = x.len();
     let (t, loss, sigmoid) = (&t[..n], &mut loss[..n], &mut sigmoid[..n]);
     for i in 0..n {
-        let (l, s) = bce_element(x[i], t[i]);
+        let (l, s) = bce_element::<FMA>(x[i], t[i]);
         loss[i] = l;
         sigmoid[i] = s;
     }
@@ -183,13 +172,13 @@ fn bce_block_body(x: &[f32], t: &[f32], loss: &mut [f32], sigmoid: &mut [f32]) {
 
 /// `(max(x, 0) - x t + ln(1 + e^-|x|), sigmoid(x))` without branches or library calls.
 #[inline(always)]
-fn bce_element(x: f32, t: f32) -> (f32, f32) {
-    let e = exp_nonpositive(-x.abs());
+fn bce_element<const FMA: bool>(x: f32, t: f32) -> (f32, f32) {
+    let e = exp_nonpositive::<FMA>(-x.abs());
     let u = 1.0 + e;
     let r = 1.0 / u;
     // ln(1 + e) = ln(u) + (e - (u - 1)) / u: the second term restores what rounding 1 + e
     // lost, so small `e` keep their relative precision.
-    let softplus = ln_1_to_2(u) + (e - (u - 1.0)) * r;
+    let softplus = ln_1_to_2::<FMA>(u) + (e - (u - 1.0)) * r;
     let loss = x.max(0.0) - x * t + softplus;
     let sigmoid = if x >= 0.0 { r } else { e * r };
     (loss, sigmoid)
@@ -315,11 +304,18 @@ mod tests {
 
     #[test]
     fn elementwise_loss_and_sigmoid_are_accurate() {
+        // Both builds: with fused multiply-adds (scalar `mul_add` rounds as the vector
+        // code does) and without.
+        elementwise_accuracy::<false>();
+        elementwise_accuracy::<true>();
+    }
+
+    fn elementwise_accuracy<const FMA: bool>() {
         let mut worst = (0.0f64, 0.0f64);
         for i in -40_000..=40_000 {
             let x = i as f32 * 0.0025; // -100 .. 100
             for t in [0.0f32, 0.3, 1.0] {
-                let (l, s) = bce_element(x, t);
+                let (l, s) = bce_element::<FMA>(x, t);
                 let exact = reference(x as f64, t as f64);
                 let error = (l as f64 - exact).abs() / exact.abs().max(1e-30);
                 // Where the loss nearly cancels (t = 1, x large) only the absolute error counts.
@@ -330,12 +326,20 @@ mod tests {
                 worst.1 = worst.1.max((s as f64 - sig).abs() / sig.max(1e-30));
             }
         }
-        assert!(worst.0 < 5e-7, "loss relative error {}", worst.0);
-        assert!(worst.1 < 5e-7, "sigmoid relative error {}", worst.1);
+        assert!(
+            worst.0 < 5e-7,
+            "loss relative error {} (FMA {FMA})",
+            worst.0
+        );
+        assert!(
+            worst.1 < 5e-7,
+            "sigmoid relative error {} (FMA {FMA})",
+            worst.1
+        );
         // Tiny e: ln(1 + e) keeps its relative precision.
-        let (l, _) = bce_element(30.0, 1.0);
+        let (l, _) = bce_element::<FMA>(30.0, 1.0);
         assert!((l as f64 / (-30f64).exp() - 1.0).abs() < 1e-5, "{l}");
-        let (l, s) = bce_element(-200.0, 0.0);
+        let (l, s) = bce_element::<FMA>(-200.0, 0.0);
         assert!(l.is_finite() && l < 1e-30 && s < 1e-30, "{l} {s}");
     }
 
