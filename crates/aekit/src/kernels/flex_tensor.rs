@@ -11,6 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 /// A float tensor of `Autodiff<Flex>` (without gradient checkpointing).
 pub(crate) type AutodiffFlexTensor = burn::backend::tensor::FloatTensor<Autodiff<Flex>>;
@@ -27,6 +28,23 @@ pub(crate) fn contiguous(tensor: &FlexTensor) -> FlexTensor {
 /// The values of a contiguous `f32` tensor (see [`contiguous`]).
 pub(crate) fn values(tensor: &FlexTensor) -> &[f32] {
     tensor.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+/// A vector of `len` values that `write` writes into its uninitialised memory, with what
+/// `write` returns: a fresh output that every value of is written anyway need not be
+/// zero-filled first (a memset of the whole output per layer and step).
+///
+/// # Safety
+/// `write` must write every one of the `len` values it is given.
+pub(crate) unsafe fn written_vec<R>(
+    len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<f32>]) -> R,
+) -> (Vec<f32>, R) {
+    let mut values = Vec::with_capacity(len);
+    let result = write(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: the caller's `write` has written all `len` values.
+    unsafe { values.set_len(len) };
+    (values, result)
 }
 
 /// A tensor of `shape` holding `values`.

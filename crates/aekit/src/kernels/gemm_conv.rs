@@ -9,8 +9,9 @@
 //! thread gave nothing (`bench/results/2026-11-24-conv-kernels.txt`).
 //!
 //! How: every output position reads one window of `cin * k * k` values of the input, its
-//! padding read as zeros where the window reaches it (no padded copy of the input is made). For a convolution the windows of the whole batch are gathered once
-//! (in parallel over the samples) into a matrix `[batch * positions, cin * k * k]`: the
+//! padding read as zeros where the window reaches it (no padded copy of the input is made).
+//! For a convolution the windows of the whole batch are gathered once (in parallel over the
+//! samples) into a matrix `[batch * positions, cin * k * k]`: the
 //! forward pass is one GEMM of it with the weights (flex would multiply per sample, in small
 //! tiles), and the weight gradient one GEMM `grad[cout, batch * positions] x windows`. A
 //! transposed convolution's input and weight gradients are products per sample with the
@@ -25,7 +26,7 @@
 
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
-    separate_grads, tensor, values,
+    separate_grads, tensor, values, written_vec,
 };
 use super::matmul::{Matrix, serial_product, serial_product_into};
 use burn::backend::Flex;
@@ -172,13 +173,16 @@ fn per_sample_products(
     if len == 0 || width == 0 {
         return vec![0f32; len];
     }
-    let mut out = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(m * positions)
-        .zip(windows.par_chunks(positions * width))
-        .for_each(|(out, windows)| sample_product(out, lhs, windows, [m, positions, width], bias));
-    // SAFETY: every sample's values were written by `sample_product`.
-    unsafe { out.set_len(len) };
+    // SAFETY: the chunks cover all `len` values, and `sample_product` writes every one.
+    let (out, ()) = unsafe {
+        written_vec(len, |out| {
+            out.par_chunks_mut(m * positions)
+                .zip(windows.par_chunks(positions * width))
+                .for_each(|(out, windows)| {
+                    sample_product(out, lhs, windows, [m, positions, width], bias)
+                })
+        })
+    };
     out
 }
 
@@ -342,47 +346,47 @@ fn scatter_conv(
     }
     let layout = Col2im::new([h, w], [oh, ow], [kh, kw], stride, start);
     let (pitch, positions) = (layout.pitch, h * layout.pitch);
-    // Not zero-filled: every value is written once, by `Col2im::add_plane`.
-    let mut out: Vec<f32> = Vec::with_capacity(len);
     let weight_t = Matrix::row_major(weight, taps).transposed();
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(cout * oh * ow)
-        .enumerate()
-        .for_each_init(
-            || {
-                // The padded input's pad columns are zeroed here once and never written.
-                let padded = vec![0f32; cin * positions];
-                (padded, vec![0f32; taps * positions], layout.phase_buffer())
-            },
-            |(padded, products, phases), (b, out)| {
-                let sample = &x[b * cin * h * w..(b + 1) * cin * h * w];
-                for (dst, src) in padded.chunks_exact_mut(pitch).zip(sample.chunks_exact(w)) {
-                    dst[..w].copy_from_slice(src);
-                }
-                // No input channels: the products stay the zeros they start as.
-                if cin > 0 {
-                    serial_product(
-                        products,
-                        positions,
-                        [taps, positions, cin],
-                        weight_t,
-                        Matrix::row_major(padded, positions),
-                    );
-                }
-                for (co, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
-                    let tap_products = &products[co * kh * kw * positions..][..kh * kw * positions];
-                    add_plane(
-                        &layout,
-                        tap_products,
-                        bias.map_or(0.0, |bias| bias[co]),
-                        plane,
-                        phases,
-                    );
-                }
-            },
-        );
-    // SAFETY: every sample's every plane was written in full by `add_plane`.
-    unsafe { out.set_len(len) };
+    let per_sample = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(cout * oh * ow)
+            .enumerate()
+            .for_each_init(
+                || {
+                    // The padded input's pad columns are zeroed here once and never written.
+                    let padded = vec![0f32; cin * positions];
+                    (padded, vec![0f32; taps * positions], layout.phase_buffer())
+                },
+                |(padded, products, phases), (b, out)| {
+                    let sample = &x[b * cin * h * w..(b + 1) * cin * h * w];
+                    for (dst, src) in padded.chunks_exact_mut(pitch).zip(sample.chunks_exact(w)) {
+                        dst[..w].copy_from_slice(src);
+                    }
+                    // No input channels: the products stay the zeros they start as.
+                    if cin > 0 {
+                        serial_product(
+                            products,
+                            positions,
+                            [taps, positions, cin],
+                            weight_t,
+                            Matrix::row_major(padded, positions),
+                        );
+                    }
+                    for (co, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
+                        let tap_products =
+                            &products[co * kh * kw * positions..][..kh * kw * positions];
+                        add_plane(
+                            &layout,
+                            tap_products,
+                            bias.map_or(0.0, |bias| bias[co]),
+                            plane,
+                            phases,
+                        );
+                    }
+                },
+            )
+    };
+    // SAFETY: the samples cover all `len` values, and `add_plane` writes every plane in full.
+    let (out, ()) = unsafe { written_vec(len, per_sample) };
     tensor(out, &[batch, cout, oh, ow])
 }
 
@@ -578,46 +582,46 @@ fn gather_windows(
     let [sy, sx] = g.stride;
     let (plane, width) = (h * w, channels * kh * kw);
     let len = batch * rows * cols * width;
-    // Not zero-filled: the windows cover every value.
-    let mut out: Vec<f32> = Vec::with_capacity(len);
     if len == 0 {
-        return out;
+        return Vec::new();
     }
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(rows * cols * width)
-        .enumerate()
-        .for_each(|(b, out)| {
-            let maps = &maps[b * channels * plane..(b + 1) * channels * plane];
-            for (position, row) in out.chunks_exact_mut(width).enumerate() {
-                let (oy, ox) = (position / cols, position % cols);
-                // The window's first column in the maps, and whether it lies inside them.
-                let x0 = (sx * ox) as isize - left as isize;
-                let inside = x0 >= 0 && x0 as usize + kw <= w;
-                let mut taps = row.chunks_exact_mut(kw);
-                for c in 0..channels {
-                    for ky in 0..kh {
-                        let dst = taps.next().expect("kh * kw values per channel");
-                        let Some(iy) = (sy * oy + ky).checked_sub(top).filter(|&iy| iy < h) else {
-                            dst.fill(MaybeUninit::new(0.0));
-                            continue;
-                        };
-                        let map_row = &maps[c * plane + iy * w..][..w];
-                        if inside {
-                            copy_window_row(dst, &map_row[x0 as usize..][..kw]);
-                        } else {
-                            for (kx, d) in dst.iter_mut().enumerate() {
-                                let ix = x0 + kx as isize;
-                                let inside = ix >= 0 && (ix as usize) < w;
-                                d.write(if inside { map_row[ix as usize] } else { 0.0 });
+    let per_sample = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(rows * cols * width)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let maps = &maps[b * channels * plane..(b + 1) * channels * plane];
+                for (position, row) in out.chunks_exact_mut(width).enumerate() {
+                    let (oy, ox) = (position / cols, position % cols);
+                    // The window's first column in the maps, and whether it lies inside them.
+                    let x0 = (sx * ox) as isize - left as isize;
+                    let inside = x0 >= 0 && x0 as usize + kw <= w;
+                    let mut taps = row.chunks_exact_mut(kw);
+                    for c in 0..channels {
+                        for ky in 0..kh {
+                            let dst = taps.next().expect("kh * kw values per channel");
+                            let Some(iy) = (sy * oy + ky).checked_sub(top).filter(|&iy| iy < h)
+                            else {
+                                dst.fill(MaybeUninit::new(0.0));
+                                continue;
+                            };
+                            let map_row = &maps[c * plane + iy * w..][..w];
+                            if inside {
+                                copy_window_row(dst, &map_row[x0 as usize..][..kw]);
+                            } else {
+                                for (kx, d) in dst.iter_mut().enumerate() {
+                                    let ix = x0 + kx as isize;
+                                    let inside = ix >= 0 && (ix as usize) < w;
+                                    d.write(if inside { map_row[ix as usize] } else { 0.0 });
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
-    // SAFETY: every position's row was written in full: `channels * kh` taps of `kw`.
-    unsafe { out.set_len(len) };
-    out
+            })
+    };
+    // SAFETY: the samples cover all `len` values, and every position's row is written in
+    // full: `channels * kh` taps of `kw`.
+    unsafe { written_vec(len, per_sample) }.0
 }
 
 /// One window row: a fixed-size copy for 3x3 kernels (a `memcpy` call per three values made
@@ -694,29 +698,29 @@ impl GemmConvState {
         } else {
             0
         };
-        // Not zero-filled: `sample_product` writes every sample's gradient.
-        let mut dx: Vec<f32> = Vec::with_capacity(dx_len);
-        let partials: Vec<Option<Vec<f32>>> = if dx_len > 0 {
-            let partials = dx.spare_capacity_mut()[..dx_len]
-                .par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
-                .enumerate()
-                .map(|(c, dx)| chunk(c, Some(dx)))
-                .collect();
-            // SAFETY: the chunks cover the batch, and each wrote its samples' gradients.
-            unsafe { dx.set_len(dx_len) };
-            partials
+        let (dx, partials): (Vec<f32>, Vec<Option<Vec<f32>>>) = if dx_len > 0 {
+            // SAFETY: the chunks cover the batch, and `sample_product` writes every sample's
+            // gradient in full.
+            unsafe {
+                written_vec(dx_len, |dx| {
+                    dx.par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
+                        .enumerate()
+                        .map(|(c, dx)| chunk(c, Some(dx)))
+                        .collect()
+                })
+            }
         } else {
-            (0..chunks)
+            let partials = (0..chunks)
                 .into_par_iter()
                 .map(|c| chunk(c, None))
-                .collect()
+                .collect();
+            (Vec::new(), partials)
         };
         let dx = weight.is_some().then(|| tensor(dx, &[batch, cin, h, w]));
         let params = input.is_some().then(|| {
             let dw = sum_in_order(partials.into_iter().flatten(), cin * width);
-            let grad = contiguous(upstream);
-            let [_, channels, oh, ow] = dims4(&grad);
-            let db = channel_sums(values(&grad), [batch, channels, oh * ow]);
+            let [_, channels, oh, ow] = grad_dims;
+            let db = channel_sums(grad_values, [batch, channels, oh * ow]);
             (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
         });
         (dx, params)

@@ -2,6 +2,7 @@
 //! with any row and column strides, one single-threaded call ([`serial_product`]) or the
 //! output split into one block per thread ([`product`]; see `linear.rs` for why).
 
+use super::flex_tensor::written_vec;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -83,17 +84,8 @@ pub(crate) fn new_product(
         finish(&mut out, 0);
         return out;
     }
-    let mut out = Vec::with_capacity(m * n);
-    product_into(
-        &mut out.spare_capacity_mut()[..m * n],
-        dims,
-        lhs,
-        rhs,
-        finish,
-    );
-    // SAFETY: `product_into` wrote all `m * n` values.
-    unsafe { out.set_len(m * n) };
-    out
+    // SAFETY: `product_into` writes all `m * n` values (for `k > 0`).
+    unsafe { written_vec(m * n, |out| product_into(out, dims, lhs, rhs, finish)) }.0
 }
 
 /// [`product`] into possibly uninitialised memory, every element of which it writes (for
