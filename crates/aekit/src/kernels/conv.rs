@@ -26,7 +26,7 @@
 
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, contiguous, layer_op, on_autodiff_flex, on_plain_flex,
-    tensor, values,
+    relu_value, tensor, values,
 };
 use super::madd;
 use burn::backend::flex::FlexTensor;
@@ -125,13 +125,21 @@ fn pad_planes(src: &[f32], g: &Geometry, channels: usize, dst: &mut [f32]) {
 // ---------------------------------------------------------------------------------------------
 // Forward (and input gradient): one sample.
 
+/// What the convolution does to its sums as it writes them: the bias it starts them at (per
+/// output channel), and a ReLU (see `flex_tensor::layer_op`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
 /// `out[co] = bias[co] + sum over ci, taps of weights[co][ci][tap] * shifted xpad[ci]` for one
 /// sample; `block` is scratch of `4 * span` values.
 #[inline(always)]
 fn conv_sample<const FMA: bool, const P: usize>(
     xpad: &[f32],
     weights: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     g: &Geometry,
     out: &mut [f32],
     block: &mut [f32],
@@ -140,10 +148,10 @@ fn conv_sample<const FMA: bool, const P: usize>(
     while co < g.cout {
         let n = (g.cout - co).min(4);
         match n {
-            1 => channel_block::<1, FMA, P>(xpad, weights, bias, g, co, out, block),
-            2 => channel_block::<2, FMA, P>(xpad, weights, bias, g, co, out, block),
-            3 => channel_block::<3, FMA, P>(xpad, weights, bias, g, co, out, block),
-            _ => channel_block::<4, FMA, P>(xpad, weights, bias, g, co, out, block),
+            1 => channel_block::<1, FMA, P>(xpad, weights, epilogue, g, co, out, block),
+            2 => channel_block::<2, FMA, P>(xpad, weights, epilogue, g, co, out, block),
+            3 => channel_block::<3, FMA, P>(xpad, weights, epilogue, g, co, out, block),
+            _ => channel_block::<4, FMA, P>(xpad, weights, epilogue, g, co, out, block),
         }
         co += n;
     }
@@ -154,7 +162,7 @@ fn conv_sample<const FMA: bool, const P: usize>(
 fn channel_block<const CO: usize, const FMA: bool, const P: usize>(
     xpad: &[f32],
     weights: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     g: &Geometry,
     co0: usize,
     out: &mut [f32],
@@ -163,7 +171,7 @@ fn channel_block<const CO: usize, const FMA: bool, const P: usize>(
     let (k, wp, plane, span, taps) = (g.k, g.wp(), g.plane(), g.span(), g.taps());
     for q0 in (0..span).step_by(P) {
         let mut acc = [[0.0f32; P]; CO];
-        if let Some(bias) = bias {
+        if let Some(bias) = epilogue.bias {
             for (c, acc) in acc.iter_mut().enumerate() {
                 *acc = [bias[co0 + c]; P];
             }
@@ -195,7 +203,14 @@ fn channel_block<const CO: usize, const FMA: bool, const P: usize>(
         let src = &block[c * span..(c + 1) * span];
         let dst = &mut out[(co0 + c) * h * w..(co0 + c + 1) * h * w];
         for y in 0..h {
-            dst[y * w..(y + 1) * w].copy_from_slice(&src[y * wp..y * wp + w]);
+            let (dst, src) = (&mut dst[y * w..(y + 1) * w], &src[y * wp..y * wp + w]);
+            if epilogue.relu {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = relu_value(v);
+                }
+            } else {
+                dst.copy_from_slice(src);
+            }
         }
     }
 }
@@ -205,12 +220,12 @@ fn channel_block<const CO: usize, const FMA: bool, const P: usize>(
 fn conv_sample_avx512(
     xpad: &[f32],
     weights: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     g: &Geometry,
     out: &mut [f32],
     block: &mut [f32],
 ) {
-    conv_sample::<true, 64>(xpad, weights, bias, g, out, block)
+    conv_sample::<true, 64>(xpad, weights, epilogue, g, out, block)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -218,19 +233,19 @@ fn conv_sample_avx512(
 fn conv_sample_avx2(
     xpad: &[f32],
     weights: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     g: &Geometry,
     out: &mut [f32],
     block: &mut [f32],
 ) {
-    conv_sample::<true, 32>(xpad, weights, bias, g, out, block)
+    conv_sample::<true, 32>(xpad, weights, epilogue, g, out, block)
 }
 
 fn conv_sample_dispatch(
     isa: Isa,
     xpad: &[f32],
     weights: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     g: &Geometry,
     out: &mut [f32],
     block: &mut [f32],
@@ -238,16 +253,16 @@ fn conv_sample_dispatch(
     match isa {
         // SAFETY: `isa()` found these instruction sets on this CPU.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { conv_sample_avx512(xpad, weights, bias, g, out, block) },
+        Isa::Avx512 => unsafe { conv_sample_avx512(xpad, weights, epilogue, g, out, block) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { conv_sample_avx2(xpad, weights, bias, g, out, block) },
-        _ => conv_sample::<false, 16>(xpad, weights, bias, g, out, block),
+        Isa::Avx2 => unsafe { conv_sample_avx2(xpad, weights, epilogue, g, out, block) },
+        _ => conv_sample::<false, 16>(xpad, weights, epilogue, g, out, block),
     }
 }
 
 /// The "same" convolution of a batch `x` `[batch, cin, h, w]` with `weights`
-/// `[cout, cin, k, k]` and an optional bias: `[batch, cout, h, w]`.
-pub(crate) fn forward(x: &[f32], weights: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+/// `[cout, cin, k, k]`, the bias and ReLU of `epilogue`: `[batch, cout, h, w]`.
+pub(crate) fn forward(x: &[f32], weights: &[f32], epilogue: Epilogue, g: &Geometry) -> Vec<f32> {
     assert_eq!(x.len(), g.batch * g.cin * g.h * g.w, "input size");
     assert_eq!(weights.len(), g.cout * g.cin * g.taps(), "weight size");
     let isa = isa();
@@ -265,7 +280,7 @@ pub(crate) fn forward(x: &[f32], weights: &[f32], bias: Option<&[f32]>, g: &Geom
         },
         |(xpad, block), (b, out)| {
             pad_planes(&x[b * in_len..(b + 1) * in_len], g, g.cin, xpad);
-            conv_sample_dispatch(isa, xpad, weights, bias, g, out, block);
+            conv_sample_dispatch(isa, xpad, weights, epilogue, g, out, block);
         },
     );
     out
@@ -285,7 +300,11 @@ pub(crate) fn input_grad(grad: &[f32], weights: &[f32], g: &Geometry) -> Vec<f32
             }
         }
     }
-    forward(grad, &flipped, None, &g.transposed())
+    let plain = Epilogue {
+        bias: None,
+        relu: false,
+    };
+    forward(grad, &flipped, plain, &g.transposed())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,15 +440,24 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> (Vec<f32>, V
 /// `conv.forward(x)`, through the direct kernel where it applies (see the module's doc),
 /// else through [`super::gemm_conv::conv2d`].
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match try_conv2d(conv, &x) {
+    match try_conv2d(conv, &x, false) {
         Some(y) => y,
         // Strided and other layers: Burn's forward, the weight gradient as one GEMM.
         None => super::gemm_conv::conv2d(conv, x),
     }
 }
 
+/// `relu(conv.forward(x))`, the ReLU applied as the output is written (and its gradient
+/// in the layer's backward step), as [`conv2d`] chooses the kernel.
+pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match try_conv2d(conv, &x, true) {
+        Some(y) => y,
+        None => super::gemm_conv::conv2d_relu(conv, x),
+    }
+}
+
 /// The direct kernel's result, or `None` where it does not apply.
-fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+fn try_conv2d(conv: &Conv2d, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
     let [k, kw] = conv.kernel_size;
     let p = (k.max(1) - 1) / 2;
     let same = match conv.padding {
@@ -467,8 +495,8 @@ fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     };
     let bias = bias.val();
     let layer = (x, &weight, &bias);
-    on_autodiff_flex(layer, |x, w, b| autodiff_forward(x, w, b, g))
-        .or_else(|| on_plain_flex(layer, |x, w, b| plain_forward(x, w, b, &g)))
+    on_autodiff_flex(layer, |x, w, b| autodiff_forward(x, w, b, g, relu))
+        .or_else(|| on_plain_flex(layer, |x, w, b| plain_forward(x, w, b, &g, relu)))
 }
 
 fn plain_forward(
@@ -476,9 +504,14 @@ fn plain_forward(
     weight: &FlexTensor,
     bias: &FlexTensor,
     g: &Geometry,
+    relu: bool,
 ) -> FlexTensor {
     let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
-    let out = forward(values(&x), values(&weight), Some(values(&bias)), g);
+    let epilogue = Epilogue {
+        bias: Some(values(&bias)),
+        relu,
+    };
+    let out = forward(values(&x), values(&weight), epilogue, g);
     tensor(out, &[g.batch, g.cout, g.h, g.w])
 }
 
@@ -515,14 +548,15 @@ fn autodiff_forward(
     weight: AutodiffFlexTensor,
     bias: AutodiffFlexTensor,
     g: Geometry,
+    relu: bool,
 ) -> AutodiffFlexTensor {
-    layer_op(x, weight, bias, |x, weight, bias, wanted| {
+    layer_op(x, weight, bias, relu, |x, weight, bias, wanted| {
         let state = ConvState {
             input: wanted.params.then(|| x.clone()),
             weight: wanted.input.then(|| weight.clone()),
             geometry: g,
         };
-        (plain_forward(x, weight, bias, &g), state)
+        (plain_forward(x, weight, bias, &g, relu), state)
     })
 }
 
@@ -532,7 +566,7 @@ mod tests {
     use crate::kernels::flex_tensor::to_vec;
     use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::{Device, Distribution, activation};
 
     fn max_abs(v: &[f32]) -> f32 {
         v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
@@ -567,41 +601,51 @@ mod tests {
             (2, 3, 6, 13, 17, 5, PaddingConfig2d::Same),
             (1, 5, 7, 1, 9, 3, PaddingConfig2d::Same),
         ] {
-            let name = format!("{batch}x{cin}->{cout} {h}x{w} k{k}");
-            let config = Conv2dConfig::new([cin, cout], [k, k]).with_padding(padding);
-            let conv = config.init(&plain);
-            let x = Tensor::<4>::random([batch, cin, h, w], Distribution::Normal(0.0, 1.0), &plain);
-            let ours = try_conv2d(&conv, &x).expect("the direct kernel applies");
-            assert_close(&name, &to_vec(ours), &to_vec(conv.forward(x.clone())), 1e-5);
-
-            // Gradients, with a non-uniform upstream gradient.
-            let record = conv.clone().into_record();
-            let upstream =
-                Tensor::<4>::random([batch, cout, h, w], Distribution::Normal(0.0, 1.0), &plain);
-            let mut results = Vec::new();
-            for direct in [true, false] {
-                let conv = config.init(&autodiff).load_record(record.clone());
-                let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
-                let u = Tensor::<4>::from_data(upstream.to_data(), &autodiff);
-                let y = if direct {
-                    try_conv2d(&conv, &x).expect("applies on autodiff")
-                } else {
-                    conv.forward(x.clone())
+            for relu in [false, true] {
+                let name = format!("{batch}x{cin}->{cout} {h}x{w} k{k} relu {relu}");
+                let config = Conv2dConfig::new([cin, cout], [k, k]).with_padding(padding.clone());
+                let conv = config.init(&plain);
+                let burn = |conv: &Conv2d, x: Tensor<4>| {
+                    let y = conv.forward(x);
+                    if relu { activation::relu(y) } else { y }
                 };
-                let grads = (y * u).sum().backward();
-                results.push([
-                    to_vec(x.grad(&grads).unwrap()),
-                    to_vec(conv.weight.val().grad(&grads).unwrap()),
-                    to_vec(conv.bias.as_ref().unwrap().val().grad(&grads).unwrap()),
-                ]);
-            }
-            for (i, part) in ["input", "weight", "bias"].iter().enumerate() {
-                assert_close(
-                    &format!("{name} d{part}"),
-                    &results[0][i],
-                    &results[1][i],
-                    2e-5,
+                let x =
+                    Tensor::<4>::random([batch, cin, h, w], Distribution::Normal(0.0, 1.0), &plain);
+                let ours = try_conv2d(&conv, &x, relu).expect("the direct kernel applies");
+                assert_close(&name, &to_vec(ours), &to_vec(burn(&conv, x.clone())), 1e-5);
+
+                // Gradients, with a non-uniform upstream gradient.
+                let record = conv.clone().into_record();
+                let upstream = Tensor::<4>::random(
+                    [batch, cout, h, w],
+                    Distribution::Normal(0.0, 1.0),
+                    &plain,
                 );
+                let mut results = Vec::new();
+                for direct in [true, false] {
+                    let conv = config.init(&autodiff).load_record(record.clone());
+                    let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
+                    let u = Tensor::<4>::from_data(upstream.to_data(), &autodiff);
+                    let y = if direct {
+                        try_conv2d(&conv, &x, relu).expect("applies on autodiff")
+                    } else {
+                        burn(&conv, x.clone())
+                    };
+                    let grads = (y * u).sum().backward();
+                    results.push([
+                        to_vec(x.grad(&grads).unwrap()),
+                        to_vec(conv.weight.val().grad(&grads).unwrap()),
+                        to_vec(conv.bias.as_ref().unwrap().val().grad(&grads).unwrap()),
+                    ]);
+                }
+                for (i, part) in ["input", "weight", "bias"].iter().enumerate() {
+                    assert_close(
+                        &format!("{name} d{part}"),
+                        &results[0][i],
+                        &results[1][i],
+                        2e-5,
+                    );
+                }
             }
         }
     }
@@ -624,7 +668,7 @@ mod tests {
                 .with_groups(2),
         ] {
             let conv = config.init(&device);
-            assert!(try_conv2d(&conv, &x).is_none(), "{config:?}");
+            assert!(try_conv2d(&conv, &x, false).is_none(), "{config:?}");
             // The public entry point still computes it.
             let _ = conv2d(&conv, x.clone());
         }

@@ -26,7 +26,7 @@
 
 use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
-    separate_grads, tensor, values, written_vec,
+    relu_value, separate_grads, tensor, values, written_vec,
 };
 use super::matmul::{Matrix, serial_product, serial_product_into};
 use burn::backend::Flex;
@@ -63,6 +63,16 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
 
 /// `conv.forward(x)`, with the weight gradient as one matrix product on autodiff flex.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_activated(conv, x, false)
+}
+
+/// `relu(conv.forward(x))`, the ReLU applied as the output is written (see
+/// `flex_tensor::layer_op`).
+pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_activated(conv, x, true)
+}
+
+fn conv2d_activated(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let [kh, kw] = conv.kernel_size;
     let padding = match conv.padding {
@@ -81,11 +91,30 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         kernel: conv.kernel_size,
     };
     let layer = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
-    try_apply(layer, conv.dilation, conv.groups, &x, geometry).unwrap_or_else(|| conv.forward(x))
+    try_apply(layer, conv.dilation, conv.groups, &x, geometry, relu)
+        .unwrap_or_else(|| activated(conv.forward(x), relu))
+}
+
+/// Burn's ReLU where the layer went to Burn's own operation.
+fn activated(y: Tensor<4>, relu: bool) -> Tensor<4> {
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
 }
 
 /// `conv.forward(x)`, with the weight gradient as one matrix product on autodiff flex.
 pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    conv_transpose2d_activated(conv, x, false)
+}
+
+/// `relu(conv.forward(x))`, the ReLU applied as the output is written.
+pub fn conv_transpose2d_relu(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    conv_transpose2d_activated(conv, x, true)
+}
+
+fn conv_transpose2d_activated(conv: &ConvTranspose2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let geometry = Geometry {
         transposed: true,
         stride: conv.stride,
@@ -97,24 +126,28 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
         kernel: conv.kernel_size,
     };
     let layer = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
-    try_apply(layer, conv.dilation, conv.groups, &x, geometry).unwrap_or_else(|| conv.forward(x))
+    try_apply(layer, conv.dilation, conv.groups, &x, geometry, relu)
+        .unwrap_or_else(|| activated(conv.forward(x), relu))
 }
 
-/// The layer `(weight, bias)` applied through this module's operation, or `None` where it
-/// does not apply.
+/// The layer `(weight, bias)` applied through this module's operation (with a ReLU after it
+/// when `relu`), or `None` where it does not apply.
 fn try_apply(
     (weight, bias): (Tensor<4>, Option<Tensor<1>>),
     dilation: [usize; 2],
     groups: usize,
     x: &Tensor<4>,
     g: Geometry,
+    relu: bool,
 ) -> Option<Tensor<4>> {
     let bias = bias?;
     if dilation != [1, 1] || groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32
     {
         return None;
     }
-    let trained = on_autodiff_flex((x, &weight, &bias), |x, w, b| autodiff_forward(x, w, b, g));
+    let trained = on_autodiff_flex((x, &weight, &bias), |x, w, b| {
+        autodiff_forward(x, w, b, g, relu)
+    });
     if trained.is_some() {
         return trained;
     }
@@ -128,19 +161,19 @@ fn try_apply(
     if g.transposed {
         let (x, weight, bias) = (primitive(x.clone()), primitive(weight), primitive(bias));
         return Some(Tensor::from_primitive::<Flex>(transposed_forward(
-            &x, &weight, &bias, &g,
+            &x, &weight, &bias, &g, relu,
         )));
     }
-    Some(plain_conv(x.clone(), weight, bias, &g))
+    Some(plain_conv(x.clone(), weight, bias, &g, relu))
 }
 
 /// A convolution's output `[batch, cout, oh, ow]` from its windows `[batch, oh * ow,
 /// cin * k * k]`: per sample, the weights times the transposed windows, plus the bias.
 fn conv_from_windows(
     windows: &[f32],
-    weight: &FlexTensor,
-    bias: &FlexTensor,
+    (weight, bias): (&FlexTensor, &FlexTensor),
     [batch, oh, ow]: [usize; 3],
+    relu: bool,
 ) -> FlexTensor {
     let [cout, cin, kh, kw] = dims4(weight);
     let (weight, bias) = (contiguous(weight), contiguous(bias));
@@ -149,6 +182,7 @@ fn conv_from_windows(
         windows,
         [batch, cout, oh * ow, cin * kh * kw],
         Some(values(&bias)),
+        relu,
     );
     tensor(out, &[batch, cout, oh, ow])
 }
@@ -160,13 +194,14 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
 
 /// `out[b] = lhs · windows[b]ᵀ` for every sample, `[batch, m, positions]` (NCHW when `lhs` is
 /// a convolution's weights `[cout, cin k k]`): `lhs` is `m × width`, `windows` is `[batch,
-/// positions, width]`, all row-major; `bias[i]` is added to row `i`. One single-threaded
-/// `gemm` per sample, the samples spread over the threads.
+/// positions, width]`, all row-major; `bias[i]` is added to row `i`, then the ReLU applied
+/// when `relu`. One single-threaded `gemm` per sample, the samples spread over the threads.
 fn per_sample_products(
     lhs: &[f32],
     windows: &[f32],
     [batch, m, positions, width]: [usize; 4],
     bias: Option<&[f32]>,
+    relu: bool,
 ) -> Vec<f32> {
     let len = batch * m * positions;
     // Not zero-filled: `sample_product` writes every value.
@@ -179,7 +214,7 @@ fn per_sample_products(
             out.par_chunks_mut(m * positions)
                 .zip(windows.par_chunks(positions * width))
                 .for_each(|(out, windows)| {
-                    sample_product(out, lhs, windows, [m, positions, width], bias)
+                    sample_product(out, lhs, windows, [m, positions, width], bias, relu)
                 })
         })
     };
@@ -193,15 +228,25 @@ fn sample_product(
     windows: &[f32],
     [m, positions, width]: [usize; 3],
     bias: Option<&[f32]>,
+    relu: bool,
 ) {
     // out = lhs · windowsᵀ: the windows read with their strides swapped.
     let lhs = Matrix::row_major(lhs, width);
     let windows = Matrix::row_major(windows, width).transposed();
     let out = serial_product_into(out, [m, positions, width], lhs, windows);
-    if let Some(bias) = bias {
-        for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
-            row.iter_mut().for_each(|v| *v += b);
+    match (bias, relu) {
+        (Some(bias), false) => {
+            for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
         }
+        (Some(bias), true) => {
+            for (row, b) in out.chunks_exact_mut(positions).zip(bias) {
+                row.iter_mut().for_each(|v| *v = relu_value(*v + b));
+            }
+        }
+        (None, true) => out.iter_mut().for_each(|v| *v = relu_value(*v)),
+        (None, false) => {}
     }
 }
 
@@ -298,6 +343,7 @@ fn transposed_forward(
     weight: &FlexTensor,
     bias: &FlexTensor,
     g: &Geometry,
+    relu: bool,
 ) -> FlexTensor {
     let [_, _, h, w] = dims4(x);
     let [(ph, _), (pw, _)] = g.padding;
@@ -306,13 +352,30 @@ fn transposed_forward(
         (w - 1) * g.stride[1] + g.kernel[1] + g.padding_out[1] - 2 * pw,
     ];
     let bias = contiguous(bias);
-    scatter_conv(x, weight, Some(values(&bias)), g.stride, [ph, pw], out_size)
+    let sum = Scatter {
+        stride: g.stride,
+        start: [ph, pw],
+        out_size,
+        relu,
+    };
+    scatter_conv(x, weight, Some(values(&bias)), sum)
+}
+
+/// Where [`scatter_conv`]'s sums go: the stride, the output's offset `[top, left]` into the
+/// strided grid, the output's size, and whether the sums are rectified.
+#[derive(Debug, Clone, Copy)]
+struct Scatter {
+    stride: [usize; 2],
+    start: [usize; 2],
+    out_size: [usize; 2],
+    relu: bool,
 }
 
 /// The sum that a transposed convolution is, and a convolution's input gradient: every input
 /// value `x[b, ci, iy, ix]` adds `x · weight[ci, co, ky, kx]` to the output at `(iy s + ky -
 /// top, ix s + kx - left)` where that lies within `out_size`; `weight` is `[cin, cout, kh,
-/// kw]`, and `bias` (per output channel) is where each sum starts.
+/// kw]`, and `bias` (per output channel) is where each sum starts; with `relu` the sums are
+/// written rectified.
 ///
 /// Per sample, one GEMM gives the products for every output channel and kernel tap at once
 /// (`weightᵀ x`: `[cout kh kw, h P]`, the input's rows padded with zeros to the pitch `P` of
@@ -327,10 +390,14 @@ fn scatter_conv(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&[f32]>,
-    stride: [usize; 2],
-    start: [usize; 2],
-    [oh, ow]: [usize; 2],
+    sum: Scatter,
 ) -> FlexTensor {
+    let Scatter {
+        stride,
+        start,
+        out_size: [oh, ow],
+        relu,
+    } = sum;
     let [batch, cin, h, w] = dims4(x);
     let [wcin, cout, kh, kw] = dims4(weight);
     assert_eq!(
@@ -374,13 +441,8 @@ fn scatter_conv(
                     for (co, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
                         let tap_products =
                             &products[co * kh * kw * positions..][..kh * kw * positions];
-                        add_plane(
-                            &layout,
-                            tap_products,
-                            bias.map_or(0.0, |bias| bias[co]),
-                            plane,
-                            phases,
-                        );
+                        let bias = bias.map_or(0.0, |bias| bias[co]);
+                        add_plane(&layout, tap_products, (bias, relu), plane, phases);
                     }
                 },
             )
@@ -460,14 +522,31 @@ impl Col2im {
     }
 
     /// One output channel's plane `[oh, ow]`: `bias` plus the products of its taps (`[kh,
-    /// kw, h, pitch]`, one padded input map per tap), summed in `phases`.
+    /// kw, h, pitch]`, one padded input map per tap), summed in `phases`, rectified when
+    /// `relu`.
     #[inline(always)]
     fn add_plane_body(
         &self,
         products: &[f32],
-        bias: f32,
+        (bias, relu): (f32, bool),
         plane: &mut [MaybeUninit<f32>],
         phases: &mut [f32],
+    ) {
+        if relu {
+            self.add_plane_with(products, plane, phases, |v| relu_value(v + bias));
+        } else {
+            self.add_plane_with(products, plane, phases, |v| v + bias);
+        }
+    }
+
+    /// [`Self::add_plane_body`] with `finish` applied to every sum as it is written out.
+    #[inline(always)]
+    fn add_plane_with(
+        &self,
+        products: &[f32],
+        plane: &mut [MaybeUninit<f32>],
+        phases: &mut [f32],
+        finish: impl Fn(f32) -> f32,
     ) {
         let map = self.rows * self.pitch;
         phases.fill(0.0);
@@ -496,11 +575,11 @@ impl Col2im {
                 let (even, odd) = (&row[start(0)..][..half], &row[start(1)..][..half]);
                 let (pairs, last) = out_row.split_at_mut(2 * half);
                 for k in 0..half {
-                    pairs[2 * k].write(bias + even[k]);
-                    pairs[2 * k + 1].write(bias + odd[k]);
+                    pairs[2 * k].write(finish(even[k]));
+                    pairs[2 * k + 1].write(finish(odd[k]));
                 }
                 if let [last] = last {
-                    last.write(bias + row[start(0) + half]);
+                    last.write(finish(row[start(0) + half]));
                 }
                 continue;
             }
@@ -508,7 +587,7 @@ impl Col2im {
             // counted along instead of divided.
             let (mut phase, mut at) = (left % sx, left / sx);
             for out in out_row.iter_mut() {
-                out.write(bias + row[phase * phase_len + at]);
+                out.write(finish(row[phase * phase_len + at]));
                 phase += 1;
                 if phase == sx {
                     phase = 0;
@@ -524,24 +603,26 @@ simd_dispatch! {
     fn add_plane(
         layout: &Col2im,
         products: &[f32],
-        bias: f32,
+        epilogue: (f32, bool),
         plane: &mut [MaybeUninit<f32>],
         phases: &mut [f32],
     ) => Col2im::add_plane_body
 }
 
 /// A convolution of plain tensors through its windows (inference).
-fn plain_conv(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: &Geometry) -> Tensor<4> {
+fn plain_conv(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    g: &Geometry,
+    relu: bool,
+) -> Tensor<4> {
     let x = primitive(x);
     let [batch, _, _, _] = dims4(&x);
     let [oh, ow] = conv_out_size(dims4(&x), g);
     let windows = windows(&x, g, [oh, ow]);
-    let out = conv_from_windows(
-        &windows,
-        &primitive(weight),
-        &primitive(bias),
-        [batch, oh, ow],
-    );
+    let (weight, bias) = (primitive(weight), primitive(bias));
+    let out = conv_from_windows(&windows, (&weight, &bias), [batch, oh, ow], relu);
     Tensor::from_primitive::<Flex>(out)
 }
 
@@ -555,7 +636,13 @@ fn conv_input_grad(
     g: &Geometry,
 ) -> FlexTensor {
     let [(top, _), (left, _)] = g.padding;
-    scatter_conv(grad, weight, None, g.stride, [top, left], [h, w])
+    let sum = Scatter {
+        stride: g.stride,
+        start: [top, left],
+        out_size: [h, w],
+        relu: false,
+    };
+    scatter_conv(grad, weight, None, sum)
 }
 
 /// `[batch, rows * cols, channels * kh * kw]`: for every sample and output position, the
@@ -684,7 +771,8 @@ impl GemmConvState {
             if let (Some(dx), Some(weight)) = (dx, &weight) {
                 let sample_windows = windows.chunks_exact(positions * width);
                 for (dx, windows) in dx.chunks_exact_mut(cin * positions).zip(sample_windows) {
-                    sample_product(dx, values(weight), windows, [cin, positions, width], None);
+                    let dims = [cin, positions, width];
+                    sample_product(dx, values(weight), windows, dims, None, false);
                 }
             }
             input.as_ref().map(|x| {
@@ -770,16 +858,17 @@ fn autodiff_forward(
     weight: AutodiffFlexTensor,
     bias: AutodiffFlexTensor,
     g: Geometry,
+    relu: bool,
 ) -> AutodiffFlexTensor {
-    layer_op(x, weight, bias, |x, weight, bias, wanted| {
+    layer_op(x, weight, bias, relu, |x, weight, bias, wanted| {
         let input_dims = dims4(x);
         let weight_dims = dims4(weight);
         let (out, kept) = if g.transposed {
-            (transposed_forward(x, weight, bias, &g), contiguous(x))
+            (transposed_forward(x, weight, bias, &g, relu), contiguous(x))
         } else {
             let [oh, ow] = conv_out_size(input_dims, &g);
             let windows = windows(x, &g, [oh, ow]);
-            let out = conv_from_windows(&windows, weight, bias, [input_dims[0], oh, ow]);
+            let out = conv_from_windows(&windows, (weight, bias), [input_dims[0], oh, ow], relu);
             let positions = oh * ow;
             let width = windows.len() / (input_dims[0] * positions).max(1);
             (out, tensor(windows, &[input_dims[0], positions, width]))
@@ -801,6 +890,7 @@ mod tests {
     use crate::kernels::flex_tensor::to_vec;
     use burn::module::Module;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::activation::relu;
     use burn::tensor::{Device, Distribution};
 
     fn assert_close(name: &str, ours: &[f32], burn: &[f32]) {
@@ -889,21 +979,26 @@ mod tests {
                     padding_out: [0, 0],
                     kernel: [3, 3],
                 },
+                false,
             );
             assert!(geometry_checked.is_some(), "the plain path applies");
+            let name = format!("conv {cin}->{cout} {size} s{stride} {padding:?}");
             assert_close(
-                &format!("plain conv {cin}->{cout} {size} s{stride}"),
+                &format!("plain {name}"),
                 &to_vec(conv2d(&inference, x.clone())),
-                &to_vec(inference.forward(x)),
+                &to_vec(inference.forward(x.clone())),
             );
-            compare(
-                &format!("conv {cin}->{cout} {size} s{stride} {padding:?}"),
-                &conv,
-                [3, cin, size, size],
-                conv2d,
-                |c, x| c.forward(x),
-                |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+            assert_close(
+                &format!("plain {name} relu"),
+                &to_vec(conv2d_relu(&inference, x.clone())),
+                &to_vec(relu(inference.forward(x))),
             );
+            let params = |c: &Conv2d| (c.weight.val(), c.bias.as_ref().unwrap().val());
+            let input = [3, cin, size, size];
+            compare(&name, &conv, input, conv2d, |c, x| c.forward(x), params);
+            let name = format!("{name} relu");
+            let burn = |c: &Conv2d, x| relu(c.forward(x));
+            compare(&name, &conv, input, conv2d_relu, burn, params);
         }
     }
 
@@ -937,16 +1032,20 @@ mod tests {
             assert_close(
                 &format!("plain {name}"),
                 &to_vec(conv_transpose2d(&inference, x.clone())),
-                &to_vec(inference.forward(x)),
+                &to_vec(inference.forward(x.clone())),
             );
-            compare(
-                &name,
-                &conv,
-                [2, cin, size, size],
-                conv_transpose2d,
-                |c, x| c.forward(x),
-                |c| (c.weight.val(), c.bias.as_ref().unwrap().val()),
+            assert_close(
+                &format!("plain {name} relu"),
+                &to_vec(conv_transpose2d_relu(&inference, x.clone())),
+                &to_vec(relu(inference.forward(x))),
             );
+            let params = |c: &ConvTranspose2d| (c.weight.val(), c.bias.as_ref().unwrap().val());
+            let input = [2, cin, size, size];
+            let burn = |c: &ConvTranspose2d, x| c.forward(x);
+            compare(&name, &conv, input, conv_transpose2d, burn, params);
+            let burn = |c: &ConvTranspose2d, x| relu(c.forward(x));
+            let name = format!("{name} relu");
+            compare(&name, &conv, input, conv_transpose2d_relu, burn, params);
         }
     }
 

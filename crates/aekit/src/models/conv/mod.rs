@@ -10,10 +10,9 @@ pub use config::{ConvConfig, Downsample, Upsample};
 use crate::data::SampleShape;
 use crate::error::Result;
 use crate::kernels;
-use crate::kernels::linear::linear;
 use crate::loss::ReconstructionLoss;
 use crate::models::LossParts;
-use crate::models::layers::Activation;
+use crate::models::layers::{Activation, dense};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear};
@@ -47,25 +46,28 @@ impl Level {
         }
     }
 
-    /// The weight layer's output, cropped to `size` when given.
-    fn layer_forward(&self, x: Tensor<4>, size: Option<[usize; 2]>) -> Tensor<4> {
-        let x = match &self.layer {
-            LevelLayer::Conv(conv) => kernels::conv::conv2d(conv, x),
-            LevelLayer::Transposed(conv) => kernels::gemm_conv::conv_transpose2d(conv, x),
+    /// The level's output: the weight layer's, cropped to `size` when given, then batch norm,
+    /// `activation` and dropout. Without batch norm a ReLU is applied by the weight layer as
+    /// it writes its output (and crops commute with it).
+    fn forward(&self, x: Tensor<4>, size: Option<[usize; 2]>, activation: Activation) -> Tensor<4> {
+        let fused_relu = self.norm.is_none() && activation == Activation::Relu;
+        let x = match (&self.layer, fused_relu) {
+            (LevelLayer::Conv(conv), false) => kernels::conv::conv2d(conv, x),
+            (LevelLayer::Conv(conv), true) => kernels::conv::conv2d_relu(conv, x),
+            (LevelLayer::Transposed(conv), false) => kernels::gemm_conv::conv_transpose2d(conv, x),
+            (LevelLayer::Transposed(conv), true) => {
+                kernels::gemm_conv::conv_transpose2d_relu(conv, x)
+            }
         };
-        match size {
+        let x = match size {
             Some(size) => crop(x, size),
             None => x,
-        }
-    }
-
-    /// Batch norm, activation and dropout.
-    fn post(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        };
         let x = match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        let x = activation.forward(x);
+        let x = if fused_relu { x } else { activation.forward(x) };
         match &self.dropout {
             Some(dropout) => dropout.forward(x),
             None => x,
@@ -185,14 +187,14 @@ impl ConvAutoencoder {
         let [h, w] = self.sizes[0];
         let mut x = x.reshape([batch, self.channels, h, w]);
         for level in &self.encoder {
-            x = level.post(level.layer_forward(x, None), self.activation);
+            x = level.forward(x, None, self.activation);
             if self.downsample == Downsample::Pool {
                 x = kernels::pool::max_pool2x2_same(x);
             }
         }
         let maps = x.reshape([batch, self.maps_len()]);
         match &self.bottleneck {
-            Some(b) => b.code_activation.forward(linear(&b.down, maps)),
+            Some(b) => dense(&b.down, b.code_activation, maps),
             None => maps,
         }
     }
@@ -205,7 +207,7 @@ impl ConvAutoencoder {
         let mut x = x.reshape([batch, self.channels, h, w]);
         let mut levels = Vec::with_capacity(self.encoder.len() + 1);
         for level in &self.encoder {
-            x = level.post(level.layer_forward(x, None), self.activation);
+            x = level.forward(x, None, self.activation);
             if self.downsample == Downsample::Pool {
                 x = kernels::pool::max_pool2x2_same(x);
             }
@@ -214,7 +216,7 @@ impl ConvAutoencoder {
         }
         if let Some(b) = &self.bottleneck {
             let maps = levels.last().expect("a conv model has a level").clone();
-            levels.push(b.code_activation.forward(linear(&b.down, maps)));
+            levels.push(dense(&b.down, b.code_activation, maps));
         }
         levels
     }
@@ -225,7 +227,7 @@ impl ConvAutoencoder {
         let levels = self.sizes.len() - 1;
         let [h, w] = self.sizes[levels];
         let maps = match &self.bottleneck {
-            Some(b) => self.activation.forward(linear(&b.up, code)),
+            Some(b) => dense(&b.up, self.activation, code),
             None => code,
         };
         let mut x = maps.reshape([batch, self.code_channels, h, w]);
@@ -234,12 +236,10 @@ impl ConvAutoencoder {
             let size = self.sizes[levels - 1 - j];
             x = match self.upsample {
                 Upsample::Nearest => kernels::upsample::nearest2x_cropped(
-                    level.post(level.layer_forward(x, None), self.activation),
+                    level.forward(x, None, self.activation),
                     size,
                 ),
-                Upsample::Transposed => {
-                    level.post(level.layer_forward(x, Some(size)), self.activation)
-                }
+                Upsample::Transposed => level.forward(x, Some(size), self.activation),
             };
         }
         let [h, w] = self.sizes[0];

@@ -232,7 +232,7 @@ impl ShallowAutoencoder {
 
     /// The level's code: the encoder layer's activated output.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        self.encoder_activation.forward(linear(&self.encoder, x))
+        layers::dense(&self.encoder, self.encoder_activation, x)
     }
 
     /// The reconstruction's pre-activation values.
