@@ -10,6 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
@@ -244,6 +245,9 @@ pub(crate) fn relu_value(v: f32) -> f32 {
     if v <= 0.0 { 0.0 } else { v }
 }
 
+/// Values per task of [`relu_grad`].
+const RELU_GRAD_CHUNK: usize = 1 << 14;
+
 /// The gradient before a ReLU from the one after it: `grad` where `output` (the ReLU's) is
 /// positive or NaN, zero where it is zero (as Burn's `relu_backward`). In place when the
 /// gradient is not shared.
@@ -258,14 +262,14 @@ fn relu_grad(mut grad: FlexTensor, output: &FlexTensor) -> FlexTensor {
         && values.len() == output.len()
     {
         values
-            .iter_mut()
-            .zip(output)
-            .for_each(|(g, &o)| *g = mask(*g, o));
+            .par_chunks_mut(RELU_GRAD_CHUNK)
+            .zip(output.par_chunks(RELU_GRAD_CHUNK))
+            .for_each(|(g, o)| g.iter_mut().zip(o).for_each(|(g, &o)| *g = mask(*g, o)));
         return grad;
     }
     let upstream = contiguous(&grad);
     let masked = values(&upstream)
-        .iter()
+        .par_iter()
         .zip(output)
         .map(|(&g, &o)| mask(g, o))
         .collect();

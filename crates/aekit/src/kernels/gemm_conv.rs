@@ -28,7 +28,7 @@ use super::flex_tensor::{
     AutodiffFlexTensor, LayerGradients, LayerGrads, contiguous, layer_op, on_autodiff_flex,
     relu_value, separate_grads, tensor, values, written_vec,
 };
-use super::matmul::{Matrix, serial_product, serial_product_into};
+use super::matmul::{Matrix, serial_product, serial_product_add, serial_product_into};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::nn::PaddingConfig2d;
@@ -300,15 +300,20 @@ fn chunk_product(a: &[f32], c: &[f32], [samples, m, p, n]: [usize; 4]) -> Vec<f3
     sum
 }
 
-/// The sum of every channel of `[batch, channels, positions]` values (a bias gradient).
+/// The sum of every channel of `[batch, channels, positions]` values (a bias gradient): the
+/// planes summed in parallel, their sums added in the batch's order.
 fn channel_sums(values: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f32> {
     let mut sums = vec![0f32; channels];
-    if positions == 0 {
+    if positions == 0 || channels == 0 {
         return sums;
     }
-    for sample in values.chunks_exact(channels * positions).take(batch) {
-        for (sum, plane) in sums.iter_mut().zip(sample.chunks_exact(positions)) {
-            *sum += plane_sum(plane);
+    let planes: Vec<f32> = values[..batch * channels * positions]
+        .par_chunks_exact(positions)
+        .map(plane_sum)
+        .collect();
+    for sample in planes.chunks_exact(channels) {
+        for (sum, plane) in sums.iter_mut().zip(sample) {
+            *sum += plane;
         }
     }
     sums
@@ -738,12 +743,13 @@ struct GemmConvState {
 }
 
 impl GemmConvState {
-    /// A transposed convolution's gradients. The output's gradient, padded by the padding on
-    /// every side, is cut into the windows that each input position's gradient reads
-    /// (`[h * w, cout k k]` per sample): the input gradient is the weights `[cin, cout k k]`
-    /// times them, the weight gradient the input times them. They are gathered for a few
-    /// samples at a time, used for both gradients while in cache and dropped: for the whole
-    /// batch they would be 58 MB for the conv VAE's last layer.
+    /// A transposed convolution's gradients. Each input position's gradient reads one window
+    /// of the output's gradient (a stride-`s` convolution of it): the input gradient is the
+    /// weights `[cin, cout k k]` times those windows, the weight gradient the input times
+    /// them. The windows are laid out by [`PhaseWindows`] for a few samples at a time, one
+    /// row per `(cout, ky, kx)` and the samples' positions side by side, so that each
+    /// gradient is one GEMM per group of samples (the weights packed once per group, not
+    /// once per sample), and dropped while still in cache.
     fn transposed_grads(
         &self,
         upstream: &FlexTensor,
@@ -754,64 +760,295 @@ impl GemmConvState {
         let [batch, cin, h, w] = self.input_dims;
         let [_, cout, kh, kw] = self.weight_dims;
         let [(ph, _), (pw, _)] = g.padding;
-        // The output's gradient is read padded by `(ph, pw)` on every side.
         let grad = contiguous(upstream);
         let grad_dims = dims4(&grad);
-        let grad_sample = grad_dims[1] * grad_dims[2] * grad_dims[3];
-        let (grad_values, positions, width) = (values(&grad), h * w, cout * kh * kw);
+        let [_, _, oh, ow] = grad_dims;
+        let grad_values = values(&grad);
+        let width = cout * kh * kw;
         let weight = self.weight.as_ref().filter(|_| want_input).map(contiguous);
         let input = self.input.as_ref().filter(|_| want_params).map(contiguous);
-
-        let chunk = |c: usize, dx: Option<&mut [MaybeUninit<f32>]>| -> Option<Vec<f32>> {
-            let first = c * SAMPLES_PER_SUM;
-            let samples = SAMPLES_PER_SUM.min(batch - first);
-            let maps = &grad_values[first * grad_sample..(first + samples) * grad_sample];
-            let dims = [samples, grad_dims[1], grad_dims[2], grad_dims[3]];
-            let windows = gather_windows(maps, dims, g, [h, w], [ph, pw]);
-            if let (Some(dx), Some(weight)) = (dx, &weight) {
-                let sample_windows = windows.chunks_exact(positions * width);
-                for (dx, windows) in dx.chunks_exact_mut(cin * positions).zip(sample_windows) {
-                    let dims = [cin, positions, width];
-                    sample_product(dx, values(weight), windows, dims, None, false);
-                }
-            }
-            input.as_ref().map(|x| {
-                let x = &values(x)[first * cin * positions..(first + samples) * cin * positions];
-                chunk_product(x, &windows, [samples, cin, positions, width])
-            })
+        let layout = PhaseWindows::new(cout, [oh, ow], [h, w], [kh, kw], g.stride, [ph, pw]);
+        let terms = TransposedTerms {
+            layout: &layout,
+            grad: grad_values,
+            weight: weight.as_ref().map(values),
+            input: input.as_ref().map(values),
+            cin,
         };
+
         let chunks = batch.div_ceil(SAMPLES_PER_SUM);
         let dx_len = if weight.is_some() {
-            batch * cin * positions
+            batch * cin * h * w
         } else {
             0
         };
         let (dx, partials): (Vec<f32>, Vec<Option<Vec<f32>>>) = if dx_len > 0 {
-            // SAFETY: the chunks cover the batch, and `sample_product` writes every sample's
-            // gradient in full.
+            // SAFETY: the chunks cover the batch, and `TransposedTerms::chunk` writes every
+            // sample's gradient in full.
             unsafe {
                 written_vec(dx_len, |dx| {
-                    dx.par_chunks_mut(SAMPLES_PER_SUM * cin * positions)
+                    dx.par_chunks_mut(SAMPLES_PER_SUM * cin * h * w)
                         .enumerate()
-                        .map(|(c, dx)| chunk(c, Some(dx)))
+                        .map(|(c, dx)| terms.chunk(c, batch, Some(dx)))
                         .collect()
                 })
             }
         } else {
             let partials = (0..chunks)
                 .into_par_iter()
-                .map(|c| chunk(c, None))
+                .map(|c| terms.chunk(c, batch, None))
                 .collect();
             (Vec::new(), partials)
         };
         let dx = weight.is_some().then(|| tensor(dx, &[batch, cin, h, w]));
         let params = input.is_some().then(|| {
             let dw = sum_in_order(partials.into_iter().flatten(), cin * width);
-            let [_, channels, oh, ow] = grad_dims;
-            let db = channel_sums(grad_values, [batch, channels, oh * ow]);
-            (tensor(dw, &self.weight_dims), tensor(db, &[channels]))
+            let db = channel_sums(grad_values, [batch, cout, oh * ow]);
+            (tensor(dw, &self.weight_dims), tensor(db, &[cout]))
         });
         (dx, params)
+    }
+}
+
+/// Samples whose windows one GEMM of [`TransposedTerms::chunk`] takes: enough for a wide
+/// product, few enough for the windows to stay in a core's cache (for the conv VAE's last
+/// layer, 4 samples' windows are 1 MB).
+const SAMPLES_PER_GEMM: usize = 4;
+
+/// What a transposed convolution's backward step reads, for [`Self::chunk`].
+struct TransposedTerms<'a> {
+    layout: &'a PhaseWindows,
+    /// The output's gradient `[batch, cout, oh, ow]`.
+    grad: &'a [f32],
+    /// The weights `[cin, cout kh kw]`, when the input's gradient is wanted.
+    weight: Option<&'a [f32]>,
+    /// The input `[batch, cin, h, w]`, when the weights' gradient is wanted.
+    input: Option<&'a [f32]>,
+    cin: usize,
+}
+
+impl TransposedTerms<'_> {
+    /// Chunk `c` of [`SAMPLES_PER_SUM`] samples: writes their input gradient into `dx` (every
+    /// value) and returns their weight gradient (summed in groups of [`SAMPLES_PER_GEMM`],
+    /// in order, so the result does not depend on the threads).
+    fn chunk(
+        &self,
+        c: usize,
+        batch: usize,
+        dx: Option<&mut [MaybeUninit<f32>]>,
+    ) -> Option<Vec<f32>> {
+        let l = self.layout;
+        let (cin, [h, w], pitch) = (self.cin, l.grid, l.pitch);
+        let (positions, width) = (h * pitch, l.width());
+        let (grad_sample, input_sample) = (l.channels * l.maps[0] * l.maps[1], cin * h * w);
+        let first = c * SAMPLES_PER_SUM;
+        let samples = SAMPLES_PER_SUM.min(batch - first);
+        let mut dw = self.input.map(|_| vec![0f32; cin * width]);
+        // Zeroed once: `split` writes only what comes from the maps.
+        let mut planes = vec![0f32; l.sample_len()];
+        let most = SAMPLES_PER_GEMM.min(samples) * positions;
+        let mut windows = vec![0f32; width * most];
+        let mut rows = vec![0f32; cin * most];
+        let mut dx = dx;
+        for group in (0..samples).step_by(SAMPLES_PER_GEMM) {
+            let n = SAMPLES_PER_GEMM.min(samples - group);
+            let cols = n * positions;
+            for s in 0..n {
+                let b = first + group + s;
+                l.split(&self.grad[b * grad_sample..][..grad_sample], &mut planes);
+                l.gather(&planes, &mut windows[..width * cols], cols, s * positions);
+            }
+            let windows = Matrix::row_major(&windows[..width * cols], cols);
+            let rows = &mut rows[..cin * cols];
+            if let (Some(dx), Some(weight)) = (dx.as_deref_mut(), self.weight) {
+                let weight = Matrix::row_major(weight, width);
+                serial_product(rows, cols, [cin, cols, width], weight, windows);
+                // The pitch's extra columns are dropped.
+                let dx = &mut dx[group * input_sample..][..n * input_sample];
+                for (s, sample) in dx.chunks_exact_mut(input_sample).enumerate() {
+                    for (ci, plane) in sample.chunks_exact_mut(h * w).enumerate() {
+                        let src = &rows[ci * cols + s * positions..][..positions];
+                        for (dst, src) in plane.chunks_exact_mut(w).zip(src.chunks_exact(pitch)) {
+                            dst.write_copy_of_slice(&src[..w]);
+                        }
+                    }
+                }
+            }
+            if let (Some(dw), Some(input)) = (dw.as_mut(), self.input) {
+                // The input's rows padded with zeros to the pitch: the windows' extra
+                // columns then add nothing.
+                for s in 0..n {
+                    let b = first + group + s;
+                    let sample = &input[b * input_sample..][..input_sample];
+                    for (ci, plane) in sample.chunks_exact(h * w).enumerate() {
+                        let dst = &mut rows[ci * cols + s * positions..][..positions];
+                        for (dst, src) in dst.chunks_exact_mut(pitch).zip(plane.chunks_exact(w)) {
+                            dst[..w].copy_from_slice(src);
+                            dst[w..].fill(0.0);
+                        }
+                    }
+                }
+                let rows = Matrix::row_major(rows, cols);
+                serial_product_add(dw, [cin, width, cols], rows, windows.transposed());
+            }
+        }
+        dw
+    }
+}
+
+/// The windows that a stride-`s` convolution reads from maps `[channels, mh, mw]` (padded
+/// with zeros as far as they reach), for a grid of `[h, w]` window positions: window `(iy,
+/// ix)`, tap `(c, ky, kx)` reads the maps at `(iy sy + ky - top, ix sx + kx - left)`.
+///
+/// Gathered one window at a time, that is `channels kh` copies of `kw` values per position
+/// (9% of a conv VAE training step for its transposed layers' gradients). Instead the maps
+/// are first split into their stride phase planes (map row `sy r + py` is row `r` of phase
+/// `py`), once per sample, with rows `pitch` long. There the tap `(ky, kx)` of every window
+/// is the phase plane of `(ky - top) mod s`, shifted by `(ky - top) div s` rows (and the same
+/// for columns): one contiguous run of `h * pitch` values, the windows' rows at the pitch.
+/// Their columns past `w` are read too and mean nothing: whoever multiplies them makes
+/// sure they add nothing (zero-padded input rows) or drops what they give.
+#[derive(Debug, Clone)]
+struct PhaseWindows {
+    channels: usize,
+    maps: [usize; 2],
+    grid: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pitch: usize,
+    /// Values per phase plane: its rows, and one spare row for the last tap's spill.
+    phase_len: usize,
+    /// For every phase `py`, the maps' row of each phase-plane row (`None`: padding).
+    row_sources: Vec<Vec<Option<usize>>>,
+    /// For every phase `px`, the phase-plane columns `[lo, hi)` that lie in the maps and the
+    /// maps' column of `lo`.
+    col_spans: Vec<(usize, usize, usize)>,
+    /// For every tap `(ky, kx)`, where its run starts in a channel's phase planes.
+    tap_starts: Vec<usize>,
+}
+
+/// `(d, p)` with `t = s d + p`, `0 <= p < s`, and the range of `d` over the taps.
+fn phase_shifts(kernel: usize, stride: usize, start: usize) -> (Vec<(isize, usize)>, isize, isize) {
+    let shifts: Vec<(isize, usize)> = (0..kernel)
+        .map(|k| {
+            let t = k as isize - start as isize;
+            let s = stride as isize;
+            (t.div_euclid(s), t.rem_euclid(s) as usize)
+        })
+        .collect();
+    let low = shifts.iter().map(|&(d, _)| d).min().unwrap_or(0);
+    let high = shifts.iter().map(|&(d, _)| d).max().unwrap_or(0);
+    (shifts, low, high)
+}
+
+impl PhaseWindows {
+    fn new(
+        channels: usize,
+        [mh, mw]: [usize; 2],
+        [h, w]: [usize; 2],
+        [kh, kw]: [usize; 2],
+        [sy, sx]: [usize; 2],
+        [top, left]: [usize; 2],
+    ) -> Self {
+        let (row_shifts, row_low, row_high) = phase_shifts(kh, sy, top);
+        let (col_shifts, col_low, col_high) = phase_shifts(kw, sx, left);
+        let plane_rows = h + (row_high - row_low) as usize;
+        let pitch = w + (col_high - col_low) as usize;
+        let phase_len = (plane_rows + 1) * pitch;
+        // Phase-plane row `r` (from `row_low` on) of phase `py` is the maps' row `sy r + py`.
+        let row_sources = (0..sy)
+            .map(|py| {
+                (0..plane_rows)
+                    .map(|r| {
+                        let y = sy as isize * (r as isize + row_low) + py as isize;
+                        (0..mh as isize).contains(&y).then_some(y as usize)
+                    })
+                    .collect()
+            })
+            .collect();
+        let col_spans = (0..sx)
+            .map(|px| {
+                let x = |c: usize| sx as isize * (c as isize + col_low) + px as isize;
+                let inside: Vec<usize> = (0..pitch)
+                    .filter(|&c| (0..mw as isize).contains(&x(c)))
+                    .collect();
+                match (inside.first(), inside.last()) {
+                    (Some(&lo), Some(&hi)) => (lo, hi + 1, x(lo) as usize),
+                    _ => (0, 0, 0),
+                }
+            })
+            .collect();
+        let tap_starts = row_shifts
+            .iter()
+            .flat_map(|&(dy, py)| col_shifts.iter().map(move |&(dx, px)| (dy, py, dx, px)))
+            .map(|(dy, py, dx, px)| {
+                (py * sx + px) * phase_len
+                    + (dy - row_low) as usize * pitch
+                    + (dx - col_low) as usize
+            })
+            .collect();
+        Self {
+            channels,
+            maps: [mh, mw],
+            grid: [h, w],
+            kernel: [kh, kw],
+            stride: [sy, sx],
+            pitch,
+            phase_len,
+            row_sources,
+            col_spans,
+            tap_starts,
+        }
+    }
+
+    /// Values per window: `channels kh kw`.
+    fn width(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Values of one sample's phase planes.
+    fn sample_len(&self) -> usize {
+        self.channels * self.stride[0] * self.stride[1] * self.phase_len
+    }
+
+    /// One sample's maps `[channels, mh, mw]` split into its phase planes. Only the values
+    /// that come from the maps are written: the padding is the same for every sample, so
+    /// `planes` is zeroed once (a fill per padded run was 4% of a conv VAE step, as calls
+    /// to `memset` for one or two values).
+    fn split(&self, maps: &[f32], planes: &mut [f32]) {
+        let [mh, mw] = self.maps;
+        let (sx, pitch) = (self.stride[1], self.pitch);
+        let mut planes = planes.chunks_exact_mut(self.phase_len);
+        for c in 0..self.channels {
+            let map = &maps[c * mh * mw..][..mh * mw];
+            for rows in &self.row_sources {
+                for &(lo, hi, x0) in &self.col_spans {
+                    let plane = planes.next().expect("a plane per channel and phase");
+                    for (dst, source) in plane.chunks_exact_mut(pitch).zip(rows) {
+                        let Some(y) = source else { continue };
+                        let src = &map[y * mw + x0..];
+                        for (i, d) in dst[lo..hi].iter_mut().enumerate() {
+                            *d = src[sx * i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the windows of one sample's `planes` into `windows`: the row of tap `(c, ky,
+    /// kx)` starts at `(c kh kw + ky kw + kx) row_stride + offset` and is `h * pitch` long.
+    fn gather(&self, planes: &[f32], windows: &mut [f32], row_stride: usize, offset: usize) {
+        let run = self.grid[0] * self.pitch;
+        let block = self.stride[0] * self.stride[1] * self.phase_len;
+        let taps = self.tap_starts.len();
+        for c in 0..self.channels {
+            let channel = &planes[c * block..][..block];
+            for (t, &start) in self.tap_starts.iter().enumerate() {
+                let row = (c * taps + t) * row_stride + offset;
+                windows[row..row + run].copy_from_slice(&channel[start..start + run]);
+            }
+        }
     }
 }
 

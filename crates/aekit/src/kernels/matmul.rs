@@ -120,7 +120,7 @@ fn product_into(
                 let dst = block.as_mut_ptr().cast::<f32>();
                 // SAFETY: `dst` is this block's `count × n` rows, which no other thread
                 // touches; the operands hold their matrices (checked above).
-                unsafe { gemm_raw(dst, n, [count, n, k], lhs.from(first, 0), rhs) };
+                unsafe { gemm_raw(dst, n, [count, n, k], lhs.from(first, 0), rhs, false) };
                 // SAFETY: the product has written every value of the block.
                 finish(unsafe { initialised(block) }, first);
             });
@@ -136,7 +136,7 @@ fn product_into(
             // SAFETY: `dst` is column `first` of the `m × n` output, whose columns
             // `first..first + count` no other block writes; the operands hold their
             // matrices (checked above).
-            unsafe { gemm_raw(dst, n, [m, count, k], lhs, rhs.from(0, first)) };
+            unsafe { gemm_raw(dst, n, [m, count, k], lhs, rhs.from(0, first), false) };
         });
         // SAFETY: the blocks' products have written every column.
         finish(unsafe { initialised(out) }, 0);
@@ -160,7 +160,14 @@ pub(crate) fn serial_product(
     let dst_holds = m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len();
     assert!(dst_holds && lhs.holds(m, k) && rhs.holds(k, n));
     // SAFETY: every operand holds its matrix (checked above) and `dst` is borrowed mutably.
-    unsafe { gemm_raw(dst.as_mut_ptr(), dst_row_stride, [m, n, k], lhs, rhs) };
+    unsafe { gemm_raw(dst.as_mut_ptr(), dst_row_stride, [m, n, k], lhs, rhs, false) };
+}
+
+/// `dst += lhs · rhs` on the calling thread, `dst` a contiguous `m×n` matrix.
+pub(crate) fn serial_product_add(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Matrix, rhs: Matrix) {
+    assert!(dst.len() == m * n && lhs.holds(m, k) && rhs.holds(k, n));
+    // SAFETY: as in `serial_product`.
+    unsafe { gemm_raw(dst.as_mut_ptr(), n, [m, n, k], lhs, rhs, true) };
 }
 
 /// [`serial_product`] into a contiguous `m×n` output that may be uninitialised, every value
@@ -178,7 +185,7 @@ pub(crate) fn serial_product_into<'a>(
     } else {
         // SAFETY: `dst` holds the `m×n` output (checked above) and is borrowed mutably; the
         // operands hold their matrices.
-        unsafe { gemm_raw(dst.as_mut_ptr().cast(), n, [m, n, k], lhs, rhs) };
+        unsafe { gemm_raw(dst.as_mut_ptr().cast(), n, [m, n, k], lhs, rhs, false) };
     }
     // SAFETY: every value was written above.
     unsafe { initialised(dst) }
@@ -186,14 +193,16 @@ pub(crate) fn serial_product_into<'a>(
 
 /// # Safety
 /// `dst` must be valid for writes of every element of an `m×n` matrix with row stride
-/// `dst_row_stride` (column stride 1) that no other thread touches meanwhile; `lhs` and `rhs`
-/// must hold their `m×k` and `k×n` matrices.
+/// `dst_row_stride` (column stride 1) that no other thread touches meanwhile (and hold
+/// initialised values when `accumulate`); `lhs` and `rhs` must hold their `m×k` and `k×n`
+/// matrices.
 unsafe fn gemm_raw(
     dst: *mut f32,
     dst_row_stride: usize,
     [m, n, k]: [usize; 3],
     lhs: Matrix,
     rhs: Matrix,
+    accumulate: bool,
 ) {
     unsafe {
         gemm::gemm(
@@ -203,14 +212,14 @@ unsafe fn gemm_raw(
             dst,
             1,
             dst_row_stride as isize,
-            false,
+            accumulate,
             lhs.values.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
             rhs.values.as_ptr(),
             rhs.col_stride as isize,
             rhs.row_stride as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
