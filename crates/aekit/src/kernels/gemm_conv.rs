@@ -14,8 +14,9 @@
 //! samples) into a matrix `[batch * positions, cin * k * k]`: the
 //! forward pass is one GEMM of it with the weights (flex would multiply per sample, in small
 //! tiles), and the weight gradient one GEMM `grad[cout, batch * positions] x windows`. A
-//! transposed convolution's input and weight gradients are products per sample with the
-//! windows of the output's gradient (the weight gradient summed over the batch). A transposed
+//! transposed convolution's input and weight gradients are one GEMM each per group of a few
+//! samples with the windows of the output's gradient, which [`PhaseWindows`] lays out from
+//! its stride phase planes (the weight gradient summed over the batch). A transposed
 //! convolution's forward pass and a convolution's input gradient are the same sum, computed
 //! as one GEMM per sample followed by col2im (`scatter_conv`). The samples are spread over
 //! the threads.
@@ -835,7 +836,7 @@ impl TransposedTerms<'_> {
         &self,
         c: usize,
         batch: usize,
-        dx: Option<&mut [MaybeUninit<f32>]>,
+        mut dx: Option<&mut [MaybeUninit<f32>]>,
     ) -> Option<Vec<f32>> {
         let l = self.layout;
         let (cin, [h, w], pitch) = (self.cin, l.grid, l.pitch);
@@ -849,7 +850,6 @@ impl TransposedTerms<'_> {
         let most = SAMPLES_PER_GEMM.min(samples) * positions;
         let mut windows = vec![0f32; width * most];
         let mut rows = vec![0f32; cin * most];
-        let mut dx = dx;
         for group in (0..samples).step_by(SAMPLES_PER_GEMM) {
             let n = SAMPLES_PER_GEMM.min(samples - group);
             let cols = n * positions;
