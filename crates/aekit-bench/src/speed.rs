@@ -29,6 +29,7 @@ use aekit::config::RunConfig;
 use aekit::data::{self, Dataset, SampleShape};
 use aekit::device::{self, DeviceChoice};
 use aekit::error::{Error, Result};
+use aekit::kernels::row_blocks::in_row_blocks;
 use aekit::models::{Autoencoder, ModelConfig};
 use aekit::run_dir::HistoryRow;
 use aekit::train::{self, TrainOptions};
@@ -281,7 +282,8 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
             TensorData::new(stream.next_batch(), [options.batch_size, values]),
             &plain,
         );
-        valid_model.reconstruct(x)
+        // As a loaded model's `reconstruct` runs it: one block of rows per thread.
+        in_row_blocks(x, |x| valid_model.reconstruct(x))
     };
     for _ in 0..options.warmup.min(options.infer_steps) {
         drop(infer());

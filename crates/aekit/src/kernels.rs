@@ -17,6 +17,8 @@
 //! - [`pool`]: 2x2 max pooling with stride 2;
 //! - [`upsample`]: nearest-neighbour upsampling by 2 with a crop.
 //!
+//! [`row_blocks`] runs inference with the batch split into one block of rows per thread.
+//!
 //! And `adam`: Adam's update of one parameter as a single pass (used by `train::FusedAdam`).
 
 use burn::backend::Flex;
@@ -83,6 +85,7 @@ pub mod gemm_conv;
 pub mod linear;
 pub(crate) mod matmul;
 pub mod pool;
+pub mod row_blocks;
 pub mod upsample;
 
 /// Elements per parallel task.

@@ -9,6 +9,7 @@ use crate::data::{self, Dataset, SampleShape};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::kernels::row_blocks::in_row_blocks;
 use crate::models::heads::{self, HeadMetrics, HeadSpec, Heads, MetricsTally};
 use crate::models::{Autoencoder, LossSettings};
 use crate::run_dir::{ModelMeta, RunDir, WeightsChoice};
@@ -454,9 +455,7 @@ impl TrainedModel {
         self.check_len(inputs, width, "inputs")?;
         let mut errors = vec![0.0; inputs.len() / width.max(1)];
         for (chunk, out) in inputs.chunks(BATCH * width).zip(errors.chunks_mut(BATCH)) {
-            let outputs = self
-                .model
-                .reconstruct(self.tensor(chunk, width))
+            let outputs = in_row_blocks(self.tensor(chunk, width), |x| self.model.reconstruct(x))
                 .into_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| Error::Input(format!("inputs: {e:?}")))?;
@@ -496,7 +495,9 @@ impl TrainedModel {
     pub fn sample_scores(&self, inputs: &[f32], seed: u64) -> Result<Vec<f64>> {
         self.device.seed(seed);
         let settings = self.loss_settings();
-        let scores = self.map_batches(inputs, self.input_len(), "inputs", |x| {
+        // Whole batches, not row blocks: the codes drawn from the seeded generator must come
+        // in the same order on every run.
+        let scores = self.map_whole_batches(inputs, self.input_len(), "inputs", |x| {
             let batch = x.dims()[0];
             self.model.sample_losses(x, &settings).reshape([batch, 1])
         })?;
@@ -583,9 +584,21 @@ impl TrainedModel {
         )
     }
 
-    /// Applies `f` to `values` in batches of rows of `width` values and concatenates the
-    /// results' rows.
+    /// Applies `f`, a map of each row on its own (deterministic), to `values` in batches of
+    /// rows of `width` values and concatenates the results' rows; on the CPU each batch is
+    /// split into one block of rows per thread ([`in_row_blocks`]).
     fn map_batches(
+        &self,
+        values: &[f32],
+        width: usize,
+        what: &str,
+        f: impl Fn(Tensor<2>) -> Tensor<2> + Sync,
+    ) -> Result<Vec<f32>> {
+        self.map_whole_batches(values, width, what, |x| in_row_blocks(x, &f))
+    }
+
+    /// [`Self::map_batches`] with each batch given to `f` whole.
+    fn map_whole_batches(
         &self,
         values: &[f32],
         width: usize,
