@@ -78,11 +78,22 @@ mod tests {
             .build()
             .unwrap();
         let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        // Each block waits (up to 10 s) until both have started: the other thread steals the
+        // second block meanwhile, however slow it is to wake; one thread alone would time out.
+        let started = (std::sync::Mutex::new(0), std::sync::Condvar::new());
         let out = pool.install(|| {
             in_row_blocks(rows(128, &device), |x| {
                 seen.lock().unwrap().insert(rayon::current_thread_index());
-                // Long enough that one thread cannot take both blocks before the other wakes.
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                let (count, arrived) = &started;
+                let mut count = count.lock().unwrap();
+                *count += 1;
+                arrived.notify_all();
+                let timeout = std::time::Duration::from_secs(10);
+                drop(
+                    arrived
+                        .wait_timeout_while(count, timeout, |c| *c < 2)
+                        .unwrap(),
+                );
                 x
             })
         });
