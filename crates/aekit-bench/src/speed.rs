@@ -29,7 +29,6 @@ use aekit::config::RunConfig;
 use aekit::data::{self, Dataset, SampleShape};
 use aekit::device::{self, DeviceChoice};
 use aekit::error::{Error, Result};
-use aekit::kernels::row_blocks::in_row_blocks;
 use aekit::models::{Autoencoder, ModelConfig};
 use aekit::run_dir::HistoryRow;
 use aekit::train::{self, TrainOptions};
@@ -283,7 +282,7 @@ pub fn run(config: &RunConfig, options: &SpeedOptions) -> Result<SpeedReport> {
             &plain,
         );
         // As a loaded model's `reconstruct` runs it: one block of rows per thread.
-        in_row_blocks(x, |x| valid_model.reconstruct(x))
+        valid_model.reconstruct_in_row_blocks(x)
     };
     for _ in 0..options.warmup.min(options.infer_steps) {
         drop(infer());

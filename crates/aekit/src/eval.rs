@@ -4,7 +4,6 @@
 use crate::data::{self, Dataset};
 use crate::device::DeviceChoice;
 use crate::error::Result;
-use crate::kernels::row_blocks::in_row_blocks;
 use crate::loss::{ReconstructionMetrics, ReconstructionTotals, psnr_db};
 use crate::models::corruption::CorruptionConfig;
 use crate::models::{Autoencoder, LossSettings};
@@ -307,7 +306,8 @@ pub fn denoising_report(
         let clean = &data.values[start * n..end * n];
         let noisy = corruption.corrupted(clean, &mut rng);
         let x = rows_tensor(noisy.clone(), n, device);
-        let denoised = in_row_blocks(x, |x| model.reconstruct(x))
+        let denoised = model
+            .reconstruct_in_row_blocks(x)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();

@@ -4,7 +4,6 @@
 
 use crate::data::{Dataset, SampleShape};
 use crate::error::{Error, Result};
-use crate::kernels::row_blocks::in_row_blocks;
 use crate::models::Autoencoder;
 use crate::run_dir::HistoryRow;
 use burn::tensor::Device;
@@ -207,7 +206,8 @@ fn draw_loss_parts(
 pub fn reconstruct_values(model: &Autoencoder, samples: &Dataset, device: &Device) -> Vec<f32> {
     let n = samples.shape.len();
     let x = crate::eval::rows_tensor(samples.values.clone(), n, device);
-    in_row_blocks(x, |x| model.reconstruct(x))
+    model
+        .reconstruct_in_row_blocks(x)
         .into_data()
         .try_to_vec::<f32>()
         .unwrap_or_default()

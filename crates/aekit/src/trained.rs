@@ -455,7 +455,9 @@ impl TrainedModel {
         self.check_len(inputs, width, "inputs")?;
         let mut errors = vec![0.0; inputs.len() / width.max(1)];
         for (chunk, out) in inputs.chunks(BATCH * width).zip(errors.chunks_mut(BATCH)) {
-            let outputs = in_row_blocks(self.tensor(chunk, width), |x| self.model.reconstruct(x))
+            let outputs = self
+                .model
+                .reconstruct_in_row_blocks(self.tensor(chunk, width))
                 .into_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| Error::Input(format!("inputs: {e:?}")))?;

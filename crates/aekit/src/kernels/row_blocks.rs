@@ -42,6 +42,13 @@ mod tests {
         Tensor::<2>::from_data(TensorData::new(values, [count, 3]), device)
     }
 
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
     /// A row-wise map whose output width differs from the input's, so that the blocks'
     /// outputs must be put back in order to match.
     fn row_map(x: Tensor<2>) -> Tensor<2> {
@@ -52,10 +59,7 @@ mod tests {
     #[test]
     fn split_batches_give_what_the_whole_batch_gives() {
         let device = burn::tensor::Device::flex();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let pool = pool(3);
         for count in [1, 63, 64, 97, 300] {
             let whole = row_map(rows(count, &device)).into_data();
             let split = pool
@@ -73,10 +77,7 @@ mod tests {
     #[test]
     fn blocks_run_on_several_threads() {
         let device = burn::tensor::Device::flex();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool(2);
         let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
         // Each block waits (up to 10 s) until both have started: the other thread steals the
         // second block meanwhile, however slow it is to wake; one thread alone would time out.

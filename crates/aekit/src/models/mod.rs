@@ -515,6 +515,12 @@ impl Autoencoder {
         self.decode(self.encode(x))
     }
 
+    /// [`Self::reconstruct`] for inference: on the CPU the batch is split into one block of
+    /// rows per thread ([`crate::kernels::row_blocks`]), as a loaded model runs it.
+    pub fn reconstruct_in_row_blocks(&self, x: Tensor<2>) -> Tensor<2> {
+        crate::kernels::row_blocks::in_row_blocks(x, |x| self.reconstruct(x))
+    }
+
     /// The reconstructions of a batch of codes (the output activation applied; for plain
     /// tensors, a dense output layer applies it in its own pass).
     pub fn decode(&self, code: Tensor<2>) -> Tensor<2> {
